@@ -1,0 +1,34 @@
+"""Shared test fixtures: where the real captures are.
+
+Every capture used here is a copy kept in the repository (tests/fixtures/, traces/), with its
+provenance next to it; no test reads ../shared at run time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+TRACES = ROOT / "traces"
+
+
+def fixture_files() -> list[Path]:
+    """Every trace or log fixture (PROVENANCE.md files are not captures)."""
+    return sorted(p for p in FIXTURES.rglob("*.txt") if p.is_file())
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+@pytest.fixture
+def tmp_capture(tmp_path: Path):
+    def write(text: str, name: str = "capture.txt") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write

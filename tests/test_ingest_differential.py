@@ -1,0 +1,85 @@
+"""The vectorised fast path agrees with the Lark grammar on every line it takes.
+
+For every tracefs capture among the fixtures and the real GEM captures, each line the fast path
+parses is parsed again by :func:`tracekit.ingest.grammar.parse_ftrace` (+ ``parse_probe``) and
+the two rows must be identical, column by column.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from tests.conftest import TRACES, fixture_files, rel
+from tracekit.ingest import fast
+from tracekit.ingest.core import detect
+from tracekit.ingest.grammar import LineError, parse_ftrace, parse_probe
+from tracekit.ingest.source import lines_frame
+
+COLUMNS = ["ts", "ts_unit", "cpu", "pid", "tgid", "comm", "flags", "event", "payload",
+           "probe_func", "probe_offset", "probe_module", "ret_caller"]
+
+
+def _mode(path: Path):
+    return detect(lines_frame(path.read_bytes()[:1 << 20], 1).head(800)["text"].to_list())
+
+
+def _captures() -> list[Path]:
+    """The tracefs captures (the fast path's input): fixtures and traces/."""
+    real = sorted(TRACES.rglob("*.txt")) if TRACES.exists() else []
+    files = [p for p in fixture_files() + real if "README" not in p.name and "probes" not in p.name]
+    return [p for p in files if _mode(p).layout is not None]
+
+
+def _lark_row(text: str) -> dict[str, Any] | None:
+    try:
+        parsed = parse_ftrace(text)
+    except LineError:
+        return None
+    fields = dict(parsed.fields)
+    if fields.get("payload", "").startswith("("):
+        try:
+            fields.update(parse_probe(fields["payload"], "ftrace"))
+        except LineError:
+            pass
+    return {c: fields.get(c) for c in COLUMNS}
+
+
+@pytest.mark.parametrize("path", _captures(), ids=rel)
+def test_fast_path_equals_lark(path: Path) -> None:
+    data = path.read_bytes()
+    lines = lines_frame(data, 1)
+    mode = _mode(path)
+    assert mode.layout is not None
+    events, rest = fast.parse_ftrace_frame(lines, mode.layout)
+    assert events.height + rest.height == lines.height
+    by_line = dict(lines.iter_rows())
+    checked = 0
+    for row in events.select("line", *COLUMNS).iter_rows(named=True):
+        want = _lark_row(by_line[row.pop("line")])
+        assert want is not None, "fast path took a line the grammar rejects"
+        got = {k: (str(v) if k == "ts_unit" and v is not None else v) for k, v in row.items()}
+        assert got == want
+        checked += 1
+    # and the grammar takes no more of the remaining lines than the fast path leaves on purpose
+    # (stack frames, markers and the rare shapes it does not slice)
+    for text in rest["text"].to_list():
+        if text.startswith("#") or not text.strip():
+            continue
+        row = _lark_row(text)
+        if row is not None and row["event"] not in (None, "lost_events", "buffer_started"):
+            assert row["event"].startswith(("sys_", "<", "function")) or len(text) <= 40, text
+    assert checked > 0
+
+
+def test_fast_path_refuses_odd_widths() -> None:
+    layout = fast.Layout(tgid=False, flags=5)
+    odd = pl.DataFrame({"line": [1, 2], "text": [
+        "  a-very-long-comm-name-123 [000] ....  1.000000: x: y",  # comm wider than 16
+        "            bash-4619    [000] ...1.   245.824125 tracing_mark_write: no colon",
+    ]})
+    events, rest = fast.parse_ftrace_frame(odd, layout)
+    assert events.height == 0 and rest.height == 2
