@@ -32,3 +32,9 @@ def tmp_capture(tmp_path: Path):
         return path
 
     return write
+
+
+def count_lines(data: bytes) -> int:
+    """Lines as tracekit counts them: ``\\n``-terminated, a last line without one counts too
+    (``bytes.splitlines`` would also split at a lone ``\\r``, which kernel text never means)."""
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)

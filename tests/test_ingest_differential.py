@@ -7,6 +7,7 @@ the two rows must be identical, column by column.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,25 @@ from tracekit.ingest.core import detect
 from tracekit.ingest.grammar import LineError, parse_ftrace, parse_probe
 from tracekit.ingest.source import lines_frame
 
-COLUMNS = ["ts", "ts_unit", "cpu", "pid", "tgid", "comm", "flags", "event", "payload",
-           "probe_func", "probe_offset", "probe_module", "ret_caller"]
+COLUMNS = [
+    "ts",
+    "ts_unit",
+    "cpu",
+    "pid",
+    "tgid",
+    "comm",
+    "flags",
+    "event",
+    "payload",
+    "probe_func",
+    "probe_offset",
+    "probe_module",
+    "ret_caller",
+]
 
 
 def _mode(path: Path):
-    return detect(lines_frame(path.read_bytes()[:1 << 20], 1).head(800)["text"].to_list())
+    return detect(lines_frame(path.read_bytes()[: 1 << 20], 1).head(800)["text"].to_list())
 
 
 def _captures() -> list[Path]:
@@ -41,10 +55,8 @@ def _lark_row(text: str) -> dict[str, Any] | None:
         return None
     fields = dict(parsed.fields)
     if fields.get("payload", "").startswith("("):
-        try:
+        with contextlib.suppress(LineError):
             fields.update(parse_probe(fields["payload"], "ftrace"))
-        except LineError:
-            pass
     return {c: fields.get(c) for c in COLUMNS}
 
 
@@ -77,9 +89,14 @@ def test_fast_path_equals_lark(path: Path) -> None:
 
 def test_fast_path_refuses_odd_widths() -> None:
     layout = fast.Layout(tgid=False, flags=5)
-    odd = pl.DataFrame({"line": [1, 2], "text": [
-        "  a-very-long-comm-name-123 [000] ....  1.000000: x: y",  # comm wider than 16
-        "            bash-4619    [000] ...1.   245.824125 tracing_mark_write: no colon",
-    ]})
+    odd = pl.DataFrame(
+        {
+            "line": [1, 2],
+            "text": [
+                "  a-very-long-comm-name-123 [000] ....  1.000000: x: y",  # comm wider than 16
+                "            bash-4619    [000] ...1.   245.824125 tracing_mark_write: no colon",
+            ],
+        }
+    )
     events, rest = fast.parse_ftrace_frame(odd, layout)
     assert events.height == 0 and rest.height == 2

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import ROOT, fixture_files, rel
+from tests.conftest import ROOT, count_lines, fixture_files, rel
 from tracekit.ingest import parse_paths
 
 GOLDEN = ROOT / "tests" / "golden" / "ingest_summaries.json"
@@ -35,7 +35,7 @@ def test_fixture_parses_with_only_known_rejects(path: Path) -> None:
     result = parse_paths([str(path)])
     s = result.summary
     assert s.events + s.rejected + s.ignored == s.lines
-    assert s.lines == len(path.read_bytes().splitlines())
+    assert s.lines == count_lines(path.read_bytes())
     assert s.rejected == KNOWN_REJECTS.get(rel(path), 0), result.rejects.head(5).rows()
     assert result.events.height == s.events
     assert result.rejects.height == s.rejected
@@ -113,7 +113,13 @@ def test_latency_format_relative_time() -> None:
     ev = _events("tests/fixtures/live/trace_latency_format.txt")
     assert set(ev["ts_unit"].to_list()) == {"rel_us"}
     row = ev.row(0, named=True)
-    assert (row["comm"], row["pid"], row["cpu"], row["flags"], row["ts"]) == ("bash", 4619, 0, "...1.", 16476)
+    assert (row["comm"], row["pid"], row["cpu"], row["flags"], row["ts"]) == (
+        "bash",
+        4619,
+        0,
+        "...1.",
+        16476,
+    )
 
 
 def test_context_info_off() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -30,7 +30,7 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     text = "text"
     json = "json"
 
@@ -59,8 +59,10 @@ def _main(
 def parse(
     files: Annotated[
         list[str],
-        typer.Argument(help="Captures to read: trace, trace_pipe, trace-cmd report, perf script, "
-                       "dmesg/journal logs, mails. .gz/.xz/.zst/.bz2 are read as such; - is stdin."),
+        typer.Argument(
+            help="Captures to read: trace, trace_pipe, trace-cmd report, perf script, "
+            "dmesg/journal logs, mails. .gz/.xz/.zst/.bz2 are read as such; - is stdin."
+        ),
     ],
     output: Annotated[
         str | None,
@@ -68,11 +70,17 @@ def parse(
     ] = None,
     rejects: Annotated[
         str | None,
-        typer.Option("--rejects", help="Where to write rejected lines (Parquet; default "
-                     "<output>.rejects.parquet)."),
+        typer.Option(
+            "--rejects",
+            help="Where to write rejected lines (Parquet; default <output>.rejects.parquet).",
+        ),
     ] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Summary format.")] = OutputFormat.text,
-    show: Annotated[int, typer.Option("--show-rejects", help="How many rejected lines to print.")] = 20,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="Summary format.")
+    ] = OutputFormat.text,
+    show: Annotated[
+        int, typer.Option("--show-rejects", help="How many rejected lines to print.")
+    ] = 20,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 if any line was rejected.")
     ] = False,
@@ -96,15 +104,29 @@ def parse(
         table = Table(title="tracekit parse", show_lines=False)
         for col in ("lines", "events", "rejected", "ignored"):
             table.add_column(col, justify="right")
-        table.add_row(*(str(summary.as_dict()[c]) for c in ("lines", "events", "rejected", "ignored")))
+        table.add_row(
+            *(str(summary.as_dict()[c]) for c in ("lines", "events", "rejected", "ignored"))
+        )
         out.print(table)
-        out.print("read as: " + ", ".join(f"{k} ({v})" for k, v in summary.sources.items()), markup=False)
+        out.print(
+            "read as: " + ", ".join(f"{k} ({v})" for k, v in summary.sources.items()), markup=False
+        )
         if summary.by_format:
-            out.print("events by format: " + ", ".join(f"{k}={v}" for k, v in sorted(summary.by_format.items())), markup=False)
+            out.print(
+                "events by format: "
+                + ", ".join(f"{k}={v}" for k, v in sorted(summary.by_format.items())),
+                markup=False,
+            )
         if summary.ignored_by_kind:
-            out.print("ignored: " + ", ".join(f"{k}={v}" for k, v in sorted(summary.ignored_by_kind.items()) if v), markup=False)
+            out.print(
+                "ignored: "
+                + ", ".join(f"{k}={v}" for k, v in sorted(summary.ignored_by_kind.items()) if v),
+                markup=False,
+            )
         if rejected_rows is not None and rejected_rows.height and show > 0:
-            out.print(f"rejected lines (first {min(show, rejected_rows.height)} of {rejected_rows.height}):")
+            out.print(
+                f"rejected lines (first {min(show, rejected_rows.height)} of {rejected_rows.height}):"
+            )
             for row in rejected_rows.head(show).iter_rows(named=True):
                 out.print(f"  {row['source']}:{row['line']}: {row['reason']}", markup=False)
                 out.print(f"    {row['text'][:160]}", markup=False)

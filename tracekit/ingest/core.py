@@ -17,6 +17,7 @@ counts and ``events + rejected + ignored == lines`` is checked before a result i
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -54,7 +55,9 @@ TRACE_PARSERS: dict[str, LineParser] = {
 
 # A line that starts like a trace line ("comm-pid [cpu]", "comm pid [cpu] ts:") but did not parse
 # is damaged trace text, not prose: reject it even in a document.
-_LOOKS_LIKE_TRACE = re.compile(r"^\s*\S.*?-\d+\s+(\(\s*[\d-]+\)\s+)?\[\d{3,}\]|^\s*\S+\s+\d+\s+\[\d{3}\]\s+\d")
+_LOOKS_LIKE_TRACE = re.compile(
+    r"^\s*\S.*?-\d+\s+(\(\s*[\d-]+\)\s+)?\[\d{3,}\]|^\s*\S+\s+\d+\s+\[\d{3}\]\s+\d"
+)
 _QUOTE = re.compile(r"^(?:[ \t]*>)+[ \t]?")
 # what people put in place of lines they cut from a paste
 _ELISION = re.compile(r"^\s*(\.\.\.|\[\.\.\.\]|\[snip\]|<snip>|\[ *\.\.\. *\])\s*$")
@@ -158,8 +161,8 @@ def detect(sample: list[str]) -> Mode:
         scores["trace_cmd"] += 1
     order = {"ftrace": 0, "trace_cmd": 1, "perf": 2}
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
-    fmt, hits = ranked[0] if ranked else (None, 0)
-    if fmt is not None and hits * 2 >= len(candidates):
+    if ranked and ranked[0][1] * 2 >= len(candidates):
+        fmt = ranked[0][0]
         return Mode(fmt, layout if fmt == "ftrace" else None, qp=qp)
     if tracer_header:
         bare = 0
@@ -197,10 +200,9 @@ class _Slow:
     # --- entry point --------------------------------------------------------------------------
     def feed(self, line: int, text: str) -> None:
         if self.mode.qp:
-            text = self._unqp(line, text)
-            if text is None:
-                return
-        self._line(line, text)
+            self._feed_qp(line, text)
+        else:
+            self._line(line, text)
 
     def finish(self) -> None:
         if self.qp_carry is not None:
@@ -209,23 +211,18 @@ class _Slow:
             self._line(line, text)
         self._close_splat()
 
-    # --- quoted-printable ---------------------------------------------------------------------
-    def _unqp(self, line: int, text: str) -> str | None:  # type: ignore[return]
-        """Undo quoted-printable: ``=3D`` is ``=``, a trailing ``=`` joins the next line."""
+    def _feed_qp(self, line: int, text: str) -> None:
+        """Undo quoted-printable (RFC 2045): a trailing ``=`` is a soft break that joins the next
+        physical line to this one; ``=3D`` is ``=`` and ``=20`` a space."""
         if self.qp_carry is not None:
             first, head = self.qp_carry
             self.qp_carry = None
             self.ignored["attached"] += 1  # this physical line continues line ``first``
-            return self._unqp_join(first, head + text)
-        return self._unqp_join(line, text)
-
-    def _unqp_join(self, line: int, text: str) -> str | None:
-        text = text.replace("=3D", "=").replace("=20", " ")
+            line, text = first, head + text
         if text.endswith("=") and not text.endswith("=="):
             self.qp_carry = (line, text[:-1])
-            return None
-        self._line(line, text)
-        return None
+            return
+        self._line(line, text.replace("=3D", "=").replace("=20", " "))
 
     # --- one logical line ---------------------------------------------------------------------
     def _line(self, line: int, text: str) -> None:
@@ -276,16 +273,16 @@ class _Slow:
         else:
             fields = dict(parsed.fields)
             if fields.get("payload", "").startswith("("):
-                try:
+                with contextlib.suppress(LineError):
                     fields.update(parse_probe(fields["payload"], fields["format"]))
-                except LineError:
-                    pass
             fields["line"] = line
             self.events.append(fields)
 
     def _reject(self, line: int, text: str, fmt: str) -> None:
         if _RAW_OPTION.match(text):
-            reason = "binary-style record (options/raw, hex or bin): re-capture with those options off"
+            reason = (
+                "binary-style record (options/raw, hex or bin): re-capture with those options off"
+            )
         elif "UNKNOWN TYPE" in text:
             reason = "event printed as UNKNOWN TYPE (options/fields or raw): re-capture with default options"
         else:
@@ -305,7 +302,11 @@ class _Slow:
         # an open splat takes its own lines first: register dumps and frames look like nothing else
         log = self._log_fields(unquoted)
         message = log["message"] if log is not None else unquoted
-        kind = classify(message) if self.splat is not None or log is not None or _maybe_splat(message) else None
+        kind = (
+            classify(message)
+            if self.splat is not None or log is not None or _maybe_splat(message)
+            else None
+        )
         if self.splat is not None:
             if not self.splat.accepts(message, kind):
                 self._close_splat()
@@ -325,8 +326,12 @@ class _Slow:
                 self.ignored["attached"] += 1  # /dev/kmsg " KEY=value" dictionary lines
                 return
             row = {k: v for k, v in log.items() if k in RAW_EVENTS}
-            row.update(line=line, event="printk" if log.get("journal_ident", "kernel") == "kernel" else "syslog",
-                       payload=message, comm=log.get("journal_ident"))
+            row.update(
+                line=line,
+                event="printk" if log.get("journal_ident", "kernel") == "kernel" else "syslog",
+                payload=message,
+                comm=log.get("journal_ident"),
+            )
             if row["comm"] == "kernel":
                 row["comm"] = None
             self.events.append(row)
@@ -394,41 +399,56 @@ def _attach_stacks(events: pl.DataFrame, frames: list[tuple[int, str]]) -> tuple
     if frames:
         fr = pl.DataFrame(frames, schema={"fline": pl.Int64, "frame": pl.String}, orient="row")
         anchors = events.select(pl.col("line").alias("anchor")).sort("anchor")
-        fr = fr.sort("fline").join_asof(anchors, left_on="fline", right_on="anchor", strategy="backward")
-        stacks = fr.filter(pl.col("anchor").is_not_null()).group_by("anchor").agg(
-            pl.col("frame").sort_by("fline").alias("_frames")
+        fr = fr.sort("fline").join_asof(
+            anchors, left_on="fline", right_on="anchor", strategy="backward"
         )
-        events = events.join(stacks, left_on="line", right_on="anchor", how="left").with_columns(
-            stack=pl.coalesce(pl.col("_frames"), pl.col("stack"))
-        ).drop("_frames")
+        stacks = (
+            fr.filter(pl.col("anchor").is_not_null())
+            .group_by("anchor")
+            .agg(pl.col("frame").sort_by("fline").alias("_frames"))
+        )
+        events = (
+            events.join(stacks, left_on="line", right_on="anchor", how="left")
+            .with_columns(stack=pl.coalesce(pl.col("_frames"), pl.col("stack")))
+            .drop("_frames")
+        )
     is_st = pl.col("event").is_in(["<stack trace>", "<user stack trace>"])
     if not events.select(is_st.any()).item():
         return events, 0
     events = events.sort("line")
     marks = events.filter(is_st & pl.col("stack").is_not_null() & pl.col("cpu").is_not_null())
-    others = events.filter(~is_st).select(
-        pl.col("line").alias("target"), "cpu", "pid"
-    ).sort("target")
-    linked = marks.select("line", "cpu", "pid", pl.col("stack").alias("_st")).sort("line").join_asof(
-        others,
-        left_on="line",
-        right_on="target",
-        by=["cpu", "pid"],
-        strategy="backward",
-        check_sortedness=False,  # both sides are sorted by line above; polars cannot check with by=
-    ).filter(pl.col("target").is_not_null())
+    others = (
+        events.filter(~is_st).select(pl.col("line").alias("target"), "cpu", "pid").sort("target")
+    )
+    linked = (
+        marks.select("line", "cpu", "pid", pl.col("stack").alias("_st"))
+        .sort("line")
+        .join_asof(
+            others,
+            left_on="line",
+            right_on="target",
+            by=["cpu", "pid"],
+            strategy="backward",
+            check_sortedness=False,  # both sides are sorted by line above; polars cannot check with by=
+        )
+        .filter(pl.col("target").is_not_null())
+    )
     if linked.height == 0:
         return events, 0
     # several <stack trace> entries after one event (a user stack after a kernel stack): the first
     folded = linked.group_by("target").agg(pl.col("_st").sort_by("line").first())
-    events = events.join(folded, left_on="line", right_on="target", how="left").with_columns(
-        stack=pl.coalesce(pl.col("stack"), pl.col("_st"))
-    ).drop("_st")
+    events = (
+        events.join(folded, left_on="line", right_on="target", how="left")
+        .with_columns(stack=pl.coalesce(pl.col("stack"), pl.col("_st")))
+        .drop("_st")
+    )
     events = events.filter(~pl.col("line").is_in(linked["line"].implode()))
     return events, linked.height
 
 
-def parse_source(name: str, *, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[pl.DataFrame, pl.DataFrame, Summary]]:
+def parse_source(
+    name: str, *, block_bytes: int = BLOCK_BYTES
+) -> Iterator[tuple[pl.DataFrame, pl.DataFrame, Summary]]:
     """Parse one input in bounded batches: ``(events, rejects, summary)`` per batch.
 
     Raises :class:`tracekit.errors.InputError` when the input cannot be read at all.
@@ -484,7 +504,9 @@ def _flush(
     if slow.frames or events.height:
         events, folded = _attach_stacks(events, slow.frames)
     rejects = pl.DataFrame(
-        slow.rejects, schema={"line": pl.Int64, "text": pl.String, "reason": pl.String}, orient="row"
+        slow.rejects,
+        schema={"line": pl.Int64, "text": pl.String, "reason": pl.String},
+        orient="row",
     ).select(pl.lit(name).alias("source"), "line", "text", "reason")
     summary.events = events.height
     summary.rejected = rejects.height

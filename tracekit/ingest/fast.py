@@ -79,7 +79,9 @@ def parse_ftrace_frame(lines: pl.DataFrame, layout: Layout) -> tuple[pl.DataFram
         comm=t.str.slice(0, 16).str.strip_chars_start(),
         dash=t.str.slice(16, 1),
         pid_text=t.str.slice(17, 7).str.strip_chars_end(),
-        tgid_text=(t.str.slice(26, 7).str.strip_chars_start() if layout.tgid else pl.lit(None, pl.String)),
+        tgid_text=(
+            t.str.slice(26, 7).str.strip_chars_start() if layout.tgid else pl.lit(None, pl.String)
+        ),
         cpu_text=t.str.slice(cpu_at, 6),
         flags=(t.str.slice(cpu_at + 6, layout.flags) if layout.flags else pl.lit(None, pl.String)),
         sep=t.str.slice(cpu_at + 6 + layout.flags, 1),
@@ -108,7 +110,8 @@ def parse_ftrace_frame(lines: pl.DataFrame, layout: Layout) -> tuple[pl.DataFram
         ),
         ts_unit=pl.when(dot.is_null()).then(pl.lit("tick")).otherwise(pl.lit("ns")),
         # "name:" at the very end of a line is an event with an empty payload
-        event=pl.when(trailing_colon).then(body_col.str.slice(0, body_col.str.len_bytes() - 1))
+        event=pl.when(trailing_colon)
+        .then(body_col.str.slice(0, body_col.str.len_bytes() - 1))
         .otherwise(raw_name),
         payload=pl.when(trailing_colon).then(pl.lit("")).otherwise(pl.col("payload")),
     )
@@ -123,15 +126,16 @@ def parse_ftrace_frame(lines: pl.DataFrame, layout: Layout) -> tuple[pl.DataFram
         & pl.col("ts").is_not_null()
     )
     if layout.tgid:
-        ok = ok & (
-            pl.col("tgid_text").str.contains(_DIGITS)
-            | t.str.slice(25, 10).eq("(-------) ")
-        ) & t.str.slice(25, 1).eq("(")
+        ok = (
+            ok
+            & (pl.col("tgid_text").str.contains(_DIGITS) | t.str.slice(25, 10).eq("(-------) "))
+            & t.str.slice(25, 1).eq("(")
+        )
     if layout.flags:
         ok = ok & pl.col("flags").str.contains(r"^[^\s\[\]():]+$")
-    df = df.with_columns(_ok=ok.fill_null(False)).collect()
-    taken = df.filter(pl.col("_ok"))
-    rest = df.filter(~pl.col("_ok")).select("line", "text")
+    parsed = df.with_columns(_ok=ok.fill_null(False)).collect()
+    taken = parsed.filter(pl.col("_ok"))
+    rest = parsed.filter(~pl.col("_ok")).select("line", "text")
     events = taken.select(
         "line",
         pl.lit("ftrace", FormatDtype).alias("format"),
@@ -190,14 +194,18 @@ def split_probe_fields(events: pl.DataFrame, fmt: str) -> pl.DataFrame:
         return (
             pl.when(pl.col(f"{side}_sym").is_not_null())
             .then(pl.col(f"{side}_sym") + pl.col(f"{side}_off").fill_null(""))
-            .otherwise(pl.lit("0x") + pl.col(f"{side}_addr").str.to_lowercase().str.strip_prefix("0x"))
+            .otherwise(
+                pl.lit("0x") + pl.col(f"{side}_addr").str.to_lowercase().str.strip_prefix("0x")
+            )
         )
 
     def func_text(side: str) -> pl.Expr:
         return (
             pl.when(pl.col(f"{side}_sym").is_not_null())
             .then(pl.col(f"{side}_sym"))
-            .otherwise(pl.lit("0x") + pl.col(f"{side}_addr").str.to_lowercase().str.strip_prefix("0x"))
+            .otherwise(
+                pl.lit("0x") + pl.col(f"{side}_addr").str.to_lowercase().str.strip_prefix("0x")
+            )
         )
 
     def hex_offset(side: str) -> pl.Expr:
@@ -221,10 +229,13 @@ def split_probe_fields(events: pl.DataFrame, fmt: str) -> pl.DataFrame:
         .when(a_is_caller)
         .then(pl.col("b_mod"))
         .otherwise(pl.col("a_mod")),
-        ret_caller=pl.when(has & is_ret)
-        .then(pl.when(a_is_caller).then(loc_text("a")).otherwise(loc_text("b"))),
-        payload=pl.when(has).then(pl.col("args").fill_null("").str.strip_chars_end()).otherwise(
-            pl.col("payload")
+        ret_caller=pl.when(has & is_ret).then(
+            pl.when(a_is_caller).then(loc_text("a")).otherwise(loc_text("b"))
         ),
+        payload=pl.when(has)
+        .then(pl.col("args").fill_null("").str.strip_chars_end())
+        .otherwise(pl.col("payload")),
     )
-    return out.drop("a_sym", "a_off", "a_mod", "a_addr", "b_sym", "b_off", "b_mod", "b_addr", "args")
+    return out.drop(
+        "a_sym", "a_off", "a_mod", "a_addr", "b_sym", "b_off", "b_mod", "b_addr", "args"
+    )

@@ -13,6 +13,7 @@ import bz2
 import gzip
 import io
 import lzma
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,11 +29,22 @@ BLOCK_BYTES = 32 << 20
 """Target size of one batch. Bounded batches keep memory flat on multi-GB captures."""
 
 _MAGIC = {
-    b"\x1f\x8b": "gzip",
+    b"\x1f\x8b\x08": "gzip",  # RFC 1952 id + deflate
     b"\xfd7zXZ\x00": "xz",
     b"\x28\xb5\x2f\xfd": "zstd",
-    b"BZh": "bzip2",
 }
+_BZIP2 = re.compile(rb"^BZh[1-9]1AY&SY")  # "BZh", block size, block magic 0x314159265359
+
+
+def compression_of(head: bytes) -> str | None:
+    """The compression the first bytes announce, or None for plain text.
+
+    >>> compression_of(b"\x1f\x8b\x08\x00"), compression_of(b"BZh91AY&SY"), compression_of(b"BZh is text")
+    ('gzip', 'bzip2', None)
+    """
+    if _BZIP2.match(head):
+        return "bzip2"
+    return next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +69,11 @@ class Input:
                 raise InputError(self.name, "permission denied") from None
             except OSError as exc:
                 raise InputError(self.name, exc.strerror or str(exc)) from None
-        head = raw.peek(8)[:8] if isinstance(raw, io.BufferedReader) else b""
+        head = raw.peek(10)[:10] if isinstance(raw, io.BufferedReader) else b""
         if self.name == "-" and not head:
             data = raw.read()
-            head, raw = data[:8], io.BytesIO(data)
-        kind = next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
+            head, raw = data[:10], io.BytesIO(data)
+        kind = compression_of(head)
         if kind == "gzip":
             return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
         if kind == "xz":
@@ -69,7 +81,7 @@ class Input:
         if kind == "bzip2":
             return bz2.BZ2File(raw)  # type: ignore[return-value]
         if kind == "zstd":
-            return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[return-value]
+            return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
         return raw
 
     @property
@@ -79,10 +91,10 @@ class Input:
             return None
         try:
             with Path(self.name).open("rb") as fh:
-                head = fh.read(8)
+                head = fh.read(10)
         except OSError:
             return None
-        return next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
+        return compression_of(head)
 
     def blocks(self, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
         """The content in blocks of about ``block_bytes`` that end at a batch boundary.

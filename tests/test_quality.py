@@ -1,0 +1,45 @@
+"""Lint, types and packaging are part of the test suite, so one command checks everything."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def test_ruff() -> None:
+    result = _run(sys.executable, "-m", "ruff", "check", "tracekit", "tests", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy() -> None:
+    result = _run(sys.executable, "-m", "mypy", "--no-error-summary")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_wheel_ships_grammars_and_rules(tmp_path: Path) -> None:
+    """A plain ``pip install .`` must find grammars/ and rules/ outside the checkout."""
+    if (
+        shutil.which("hatchling") is None
+        and _run(sys.executable, "-m", "hatchling", "--version").returncode
+    ):
+        pytest.fail("hatchling (a dev dependency) is not installed")
+    result = _run(sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "tracekit/_data/grammars/ftrace.lark" in names
+    assert "tracekit/_data/grammars/kernel_log.lark" in names
+    assert any(n.startswith("tracekit/_data/rules/") for n in names)
+    assert "tracekit/py.typed" in names
