@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -33,6 +33,36 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 class OutputFormat(StrEnum):
     text = "text"
     json = "json"
+
+
+class TableFormat(StrEnum):
+    table = "table"
+    json = "json"
+    parquet = "parquet"
+
+
+def _load(files: list[str], profile_dirs: list[str] | None = None) -> tuple[Any, Any]:
+    """Parse and normalize ``files``: the first two stages every analysis command shares."""
+    from tracekit.ingest import parse_paths
+    from tracekit.normalize import load_profiles, normalize
+
+    parsed = parse_paths(files)
+    return parsed, normalize(parsed.events, load_profiles(profile_dirs))
+
+
+def _hex_columns(df: Any) -> Any:
+    """Pointer columns as 0x... text for display and JSON."""
+    import polars as pl
+
+    from tracekit.normalize.core import POINTER_COLUMNS
+
+    return df.with_columns(
+        [
+            pl.col(c).map_elements(lambda v: f"0x{v:x}", return_dtype=pl.String).alias(c)
+            for c in POINTER_COLUMNS
+            if c in df.columns
+        ]
+    )
 
 
 def _fail(exc: TracekitError) -> typer.Exit:
@@ -134,6 +164,94 @@ def parse(
             out.print(f"wrote {output}", markup=False)
     if strict and summary.rejected:
         raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+@app.command()
+def ops(
+    files: Annotated[list[str], typer.Argument(help="Captures to read (as for parse).")],
+    fmt: Annotated[
+        TableFormat, typer.Option("--format", help="Output format.")
+    ] = TableFormat.table,
+    output: Annotated[
+        str | None, typer.Option("-o", "--output", help="File for --format parquet (or json).")
+    ] = None,
+    unknown: Annotated[
+        bool, typer.Option("--unknown", help="List the events no profile knows, with counts.")
+    ] = False,
+    calls: Annotated[
+        bool, typer.Option("--calls", help="Include call_enter/call_exit ops in the table.")
+    ] = False,
+    profiles: Annotated[
+        list[str] | None,
+        typer.Option("--profiles", help="Extra directory of profile files (*.toml)."),
+    ] = None,
+) -> None:
+    """The canonical buffer-object operations of captures, as the driver profiles read them."""
+    import polars as pl
+
+    try:
+        _, norm = _load(files, profiles)
+    except TracekitError as exc:
+        raise _fail(exc) from None
+    if unknown:
+        if fmt is TableFormat.json:
+            sys.stdout.write(json.dumps(norm.unknown.to_dicts(), indent=2) + "\n")
+            return
+        if norm.unknown.height == 0:
+            out.print("every event is known to a profile")
+            return
+        table = Table(title="events no profile knows (normal: they are not buffer-object events)")
+        for col in ("event", "probe", "count", "first_line"):
+            table.add_column(col)
+        for row in norm.unknown.iter_rows(named=True):
+            table.add_row(
+                row["event"],
+                row["probe"] or "tracepoint",
+                str(row["count"]),
+                str(row["first_line"]),
+            )
+        out.print(table)
+        return
+    frame = norm.ops
+    if not calls:
+        frame = frame.filter(~pl.col("op").is_in(["call_enter", "call_exit"]))
+    if fmt is TableFormat.parquet:
+        if output is None:
+            err.print("tracekit: error: --format parquet needs -o FILE")
+            raise typer.Exit(int(ExitCode.USAGE))
+        frame.write_parquet(output)
+        out.print(f"wrote {frame.height} ops to {output}", markup=False)
+        return
+    shown = _hex_columns(frame)
+    if fmt is TableFormat.json:
+        text = json.dumps(shown.drop("seq").to_dicts(), indent=1, default=str) + "\n"
+        if output:
+            with open(output, "w") as fh:
+                fh.write(text)
+        else:
+            sys.stdout.write(text)
+        return
+    from tracekit.report.text import plain_table
+
+    cols = [
+        "line",
+        "op",
+        "func",
+        "owner",
+        "object",
+        "generation",
+        "file",
+        "handle",
+        "dmabuf",
+        "job",
+        "refcount",
+        "handle_count",
+        "pages_use_count",
+        "vmap_use_count",
+        "vmapping_counter",
+        "f_count",
+    ]
+    sys.stdout.write(plain_table(shown, cols) + "\n")
 
 
 def main() -> None:

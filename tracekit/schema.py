@@ -137,3 +137,126 @@ def conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
         else:
             cols.append(pl.lit(None, dtype=dtype).alias(name))
     return df.select(cols)
+
+
+# ------------------------------------------------------------------------------------------------
+# Canonical buffer-object operations (``OPS``), the output of normalisation.
+
+OP_NAMES: dict[str, str] = {
+    # lifetime
+    "create": "a GEM object is initialised (kref_init: one reference, owned by its creator)",
+    "free": "the object is destroyed (its last reference went; free callback / release)",
+    "get": "a reference is taken (owner says by whom: call, vma, dmabuf, fb, job, mapping)",
+    "put": "a reference is dropped",
+    # handles and files
+    "handle_create": "a handle to the object is added to a DRM file",
+    "handle_release": "a handle is removed from a DRM file (idr entry, before the handle put)",
+    "handle_put": "the object's handle count drops (the last one drops the handles' reference)",
+    "file_open": "a DRM file is opened",
+    "file_close": "a DRM file is closed: the kernel releases its handles (drm_gem_release)",
+    # pins and CPU mappings
+    "pin": "the backing storage is pinned",
+    "unpin": "a pin is dropped",
+    "kmap": "a kernel mapping is taken (TTM/VRAM kmap)",
+    "kunmap": "a kernel mapping is dropped",
+    "vmap": "a vmap is taken (address = the mapped kernel address when known)",
+    "vunmap": "a vmap is dropped (address = the address unmapped)",
+    "get_pages": "the backing pages' use count goes up",
+    "put_pages": "the backing pages' use count goes down",
+    "mmap": "a userspace mapping (vma) of the object is created or duplicated",
+    "munmap": "a userspace mapping of the object is closed",
+    "gpu_map": "a GPU mapping is created (owns a pages and an object reference)",
+    "gpu_unmap": "a GPU mapping is destroyed",
+    # dma-buf
+    "dmabuf_export": "the object is exported as a dma-buf (the dma-buf holds an object reference)",
+    "dmabuf_import": "a dma-buf is imported as a GEM object",
+    "dmabuf_attach": "a device attaches to the dma-buf",
+    "dmabuf_detach": "an attachment is removed",
+    "dmabuf_map": "an attachment's sg table is mapped",
+    "dmabuf_unmap": "an attachment's sg table is unmapped",
+    "dmabuf_get": "a reference on the dma-buf file is taken (fd lookup, cached export)",
+    "dmabuf_put": "a reference on the dma-buf file is dropped",
+    "dmabuf_release": "the dma-buf is released (its file's last reference went)",
+    "dmabuf_vmap": "dma_buf_vmap: the dma-buf's own vmapping_counter goes up",
+    "dmabuf_vunmap": "dma_buf_vunmap: the dma-buf's vmapping_counter goes down",
+    # memory management
+    "madvise": "madvise: count is the new state (1 WILLNEED/0 DONTNEED in drm_gem_shmem terms)",
+    "purge": "the shrinker purges the object's pages",
+    "evict": "the object is evicted from its placement",
+    "move": "the object moves between placements (TTM)",
+    "userptr_pin": "user pages are pinned for a userptr object (count = pages pinned, size = asked)",
+    "userptr_unpin": "pinned user pages are released (count = pages)",
+    # GPU work
+    "job_submit": "a job that uses the object is queued (fence = its finished fence)",
+    "job_done": "the job's finished fence signalled",
+    "fence_init": "a dma_fence is initialised",
+    "fence_signal": "a dma_fence signalled",
+    "fence_destroy": "a dma_fence is freed",
+    # calls and capture meta-events
+    "call_enter": "a probed function was entered (no buffer-object effect of its own)",
+    "call_exit": "a probed function returned (ret = its return code)",
+    "syscall_exit": "a task returned to userspace: references borrowed by its calls are gone",
+    "lost_events": "the capture lost events on a CPU (count = how many): what follows is uncertain",
+    "sample": "an event that only carries kernel counters",
+}
+
+OpDtype = pl.Enum(list(OP_NAMES))
+
+COUNTERS = (
+    "refcount",
+    "handle_count",
+    "vmap_use_count",
+    "pages_use_count",
+    "vmapping_counter",
+    "f_count",
+)
+"""Kernel counters a probe can sample (struct fields read at the probe point, before the
+function body runs): drm_gem_object.refcount / handle_count, drm_gem_shmem_object.vmap_use_count /
+pages_use_count, dma_buf.vmapping_counter and the dma-buf file's f_count."""
+
+OPS: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "line": pl.Int64(),
+    "seq": pl.Int64(),
+    "ts": pl.Int64(),
+    "cpu": pl.Int32(),
+    "pid": pl.Int32(),
+    "comm": pl.String(),
+    "op": OpDtype,
+    "func": pl.String(),
+    "caller": pl.String(),
+    "owner": pl.String(),
+    "object": pl.UInt64(),
+    "generation": pl.Int32(),
+    "file": pl.UInt64(),
+    "handle": pl.Int64(),
+    "address": pl.UInt64(),
+    "size": pl.Int64(),
+    "dmabuf": pl.UInt64(),
+    "attachment": pl.UInt64(),
+    "vma": pl.UInt64(),
+    "fb": pl.UInt64(),
+    "job": pl.String(),
+    "fence_context": pl.Int64(),
+    "fence_seqno": pl.Int64(),
+    "count": pl.Int64(),
+    "ret": pl.Int64(),
+    "call": pl.Int64(),
+    "refcount": pl.Int64(),
+    "handle_count": pl.Int64(),
+    "vmap_use_count": pl.Int64(),
+    "pages_use_count": pl.Int64(),
+    "vmapping_counter": pl.Int64(),
+    "f_count": pl.Int64(),
+    "profile": pl.String(),
+}
+"""Canonical operations, one row per buffer-object effect of a raw event.
+
+``seq`` is the replay order (see :mod:`tracekit.normalize`: timestamp, then cpu, then line);
+``line`` the source line of the raw event. ``object`` is the GEM object's address as an integer
+and ``generation`` counts its lives at that address (a create at an address that was freed starts
+a new object). ``owner`` names who holds a reference a get/put moves. ``call`` is the line of the
+entry probe of the call the op happened in (for return probes: their own entry). ``job`` is the
+scheduler job key ``"context:seqno"`` of its finished fence. Counter columns carry the kernel's
+own values sampled by the probe, as read *before* the probed function ran (kprobes fire at entry).
+"""

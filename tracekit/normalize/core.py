@@ -1,0 +1,559 @@
+"""Normalize: RAW_EVENTS in, canonical OPS out, driven by the profiles.
+
+1. Order: events are put in replay order per source: timestamp, then CPU, then line (a capture
+   merges per-CPU ring buffers; ties and lines without a time keep their neighbours' place).
+2. Calls: kprobe entries and kretprobe returns of one task are paired (a return closes the latest
+   open entry of its function), so a return probe can read its entry's arguments
+   (``entry.KEY``) and the events inside the call (``inner.FUNC.KEY``), and every op knows the
+   call it happened in.
+3. Match: each event is matched to profile rules by probed function (kprobes; for trace-cmd/perf
+   output, whose probe locations are raw addresses, by event name with ``_ret``/``__exit`` for
+   returns) or event name (tracepoints). Fields are read from the payload, pointers in every
+   spelling (``0x...``, bare hex, hashed ``%p``) become integers, ``when`` conditions filter.
+4. Tidy: an operation seen at two probed levels (``nest``) counts once; consecutive creates and
+   frees of one object are one create and one free; ``confirm`` effects whose return failed are
+   dropped; every object gets its generation (the creates seen at its address so far: 0 means it
+   was already alive when the capture started); jobs are linked to the fences that finish them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from tracekit.condition import columns_of, compile_condition
+from tracekit.normalize.profiles import EventRule, Profile, load_profiles
+from tracekit.schema import COUNTERS, OPS, conform
+
+POINTER_COLUMNS = ("object", "file", "address", "dmabuf", "attachment", "vma", "fb")
+INT_COLUMNS = ("handle", "size", "count", "ret", "fence_context", "fence_seqno", *COUNTERS)
+_RET_SUFFIXES = ("_ret", "__exit", "_exit")
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """OPS plus what no profile knew (event name -> count), for ``tracekit ops --unknown``."""
+
+    ops: pl.DataFrame
+    unknown: pl.DataFrame
+
+
+# ------------------------------------------------------------------------------------------------
+# value parsing
+
+
+def parse_pointer(expr: pl.Expr) -> pl.Expr:
+    """``0x...``, bare hex and hashed ``%p`` (16 hex digits) as UInt64; ``(null)``/``(fault)`` null."""
+    return (
+        expr.str.strip_chars()
+        .str.strip_prefix("0x")
+        .str.to_integer(base=16, dtype=pl.UInt64, strict=False)
+    )
+
+
+def parse_int(expr: pl.Expr) -> pl.Expr:
+    """Decimal or ``0x`` hex as Int64; 64-bit hex is read as two's complement (``ret=0xffff...f2``
+    is -14)."""
+    text = expr.str.strip_chars()
+    is_hex = text.str.starts_with("0x") | text.str.starts_with("-0x")
+    as_hex = text.str.strip_prefix("0x").str.to_integer(base=16, dtype=pl.UInt64, strict=False)
+    signed_hex = (
+        pl.when(as_hex >= (1 << 63))
+        .then((as_hex.cast(pl.Int128) - (1 << 64)).cast(pl.Int64))
+        .otherwise(as_hex.cast(pl.Int64))
+    )
+    return pl.when(is_hex).then(signed_hex).otherwise(text.str.to_integer(strict=False))
+
+
+def _key_pattern(key: str) -> str:
+    return rf"(?:^|[\s,(]){re.escape(key)}=([^\s,]+)"
+
+
+# ------------------------------------------------------------------------------------------------
+# ordering and call pairing
+
+
+def order_events(raw: pl.DataFrame) -> pl.DataFrame:
+    """Replay order per source: timestamp, then cpu, then line; ``seq`` numbers it.
+
+    Lines without a timestamp (``CPU:1 [LOST ...]`` markers) take the timestamp of the line that
+    follows them, so they stay where the kernel printed them.
+
+    >>> df = pl.DataFrame({"source": ["a"] * 3, "line": [1, 2, 3], "ts": [20, None, 10],
+    ...                    "cpu": [1, 0, 0]})
+    >>> order_events(df)["line"].to_list()
+    [3, 1, 2]
+    """
+    return (
+        raw.with_columns(
+            _ots=pl.col("ts")
+            .fill_null(strategy="backward")
+            .fill_null(strategy="forward")
+            .over("source"),
+            _src=pl.col("source").rank("dense").cast(pl.Int64)
+            if raw.height
+            else pl.lit(0, pl.Int64),
+        )
+        .sort(["_src", "_ots", "cpu", "line"], nulls_last=False)
+        .with_columns(seq=pl.int_range(pl.len(), dtype=pl.Int64).over("source"))
+        .drop("_ots", "_src")
+    )
+
+
+def _func_and_at(raw: pl.DataFrame) -> pl.DataFrame:
+    """Probed function and entry/return of each event (None for tracepoints)."""
+    symbolic = pl.col("probe_func").is_not_null() & ~pl.col("probe_func").str.starts_with("0x")
+    is_ret_event = pl.col("ret_caller").is_not_null()
+    # trace-cmd/perf print raw addresses for kprobes: fall back to the event's own name, which by
+    # the probe template's convention is the function (+ "_ret" for the return probe)
+    by_name = pl.col("event")
+    for suffix in _RET_SUFFIXES:
+        by_name = (
+            pl.when(pl.col("event").str.ends_with(suffix))
+            .then(pl.col("event").str.strip_suffix(suffix))
+            .otherwise(by_name)
+        )
+    name_is_ret = pl.col("event").str.contains(r"(_ret|__exit)$")
+    return raw.with_columns(
+        _func=pl.when(symbolic)
+        .then(pl.col("probe_func"))
+        .when(pl.col("probe_func").is_not_null())
+        .then(by_name),
+        _at=pl.when(pl.col("probe_func").is_null())
+        .then(None)
+        .when(symbolic & is_ret_event)
+        .then(pl.lit("return"))
+        .when(symbolic)
+        .then(pl.lit("entry"))
+        .when(is_ret_event | name_is_ret)
+        .then(pl.lit("return"))
+        .otherwise(pl.lit("entry")),
+    )
+
+
+def pair_calls(ev: pl.DataFrame) -> pl.DataFrame:
+    """Add ``_entry`` (row of a return's entry), ``_call`` (line of the innermost open call that
+    has a return probe in this capture) to kprobe events, in seq order per source and task."""
+    returned = set(ev.filter(pl.col("_at") == "return")["_func"].drop_nulls().to_list())
+    idx = ev["_row"].to_list()
+    src = ev["source"].to_list()
+    pid = ev["pid"].to_list()
+    func = ev["_func"].to_list()
+    at = ev["_at"].to_list()
+    line = ev["line"].to_list()
+    stacks: dict[tuple[str, int | None], list[tuple[str, int, int]]] = defaultdict(list)
+    entry_of: list[int | None] = [None] * len(idx)
+    call_of: list[int | None] = [None] * len(idx)
+    for i in range(len(idx)):
+        if at[i] is None:
+            key = (src[i], pid[i])
+            stack = stacks.get(key)
+            if stack:
+                call_of[i] = next((ln for f, ln, _ in reversed(stack) if f in returned), None)
+            continue
+        key = (src[i], pid[i])
+        stack = stacks[key]
+        if at[i] == "entry":
+            call_of[i] = next((ln for f, ln, _ in reversed(stack) if f in returned), None)
+            if func[i] in returned:
+                stack.append((func[i], line[i], idx[i]))
+            continue
+        # a return closes the latest open entry of its function; entries above it have returned
+        for depth in range(len(stack) - 1, -1, -1):
+            if stack[depth][0] == func[i]:
+                _, ln, row = stack[depth]
+                entry_of[i] = row
+                call_of[i] = ln
+                del stack[depth:]
+                break
+    return ev.with_columns(
+        _entry=pl.Series(entry_of, dtype=pl.Int64),
+        _call=pl.Series(call_of, dtype=pl.Int64),
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# matching
+
+
+def _rules_table(
+    profiles: Iterable[Profile],
+) -> tuple[list[EventRule], pl.DataFrame, list[tuple[str, int]]]:
+    rules: list[EventRule] = []
+    keys: list[dict[str, Any]] = []
+    prefixes: list[tuple[str, int]] = []
+    for prof in profiles:
+        for rule in prof.rules:
+            rid = len(rules)
+            rules.append(rule)
+            if rule.prefix is not None:
+                prefixes.append((rule.prefix, rid))
+            for name in rule.names:
+                keys.append(
+                    {
+                        "_kind": rule.kind,
+                        "_name": name,
+                        "_rat": rule.at if rule.kind == "kprobe" else None,
+                        "_rule": rid,
+                    }
+                )
+    table = pl.DataFrame(
+        keys, schema={"_kind": pl.String, "_name": pl.String, "_rat": pl.String, "_rule": pl.Int64}
+    )
+    return rules, table, prefixes
+
+
+def _match(ev: pl.DataFrame, table: pl.DataFrame, prefixes: list[tuple[str, int]]) -> pl.DataFrame:
+    """One row per (event, rule) pair that matches."""
+    kp = table.filter(pl.col("_kind") == "kprobe").drop("_kind")
+    tp = table.filter(pl.col("_kind") == "tracepoint").drop("_kind", "_rat")
+    by_probe = ev.filter(pl.col("_func").is_not_null()).join(
+        kp, left_on=["_func", "_at"], right_on=["_name", "_rat"], how="inner"
+    )
+    by_event = ev.filter(pl.col("_func").is_null()).join(
+        tp, left_on="event", right_on="_name", how="inner"
+    )
+    parts = [by_probe, by_event]
+    for prefix, rid in prefixes:
+        hit = ev.filter(pl.col("_func").is_null() & pl.col("event").str.starts_with(prefix))
+        parts.append(hit.with_columns(_rule=pl.lit(rid, pl.Int64)))
+    return pl.concat([p.select([*ev.columns, "_rule"]) for p in parts])
+
+
+# ------------------------------------------------------------------------------------------------
+# field extraction
+
+
+def _spec_expr(spec: str, ev_cols: set[str]) -> pl.Expr:
+    """A string expression for one value spec (payload key, entry.KEY, payload)."""
+    if spec == "payload":
+        return pl.col("payload")
+    index = None
+    m = re.match(r"^(.*)\[([01])\]$", spec)
+    if m:
+        spec, index = m.group(1), int(m.group(2))
+    if spec.startswith("entry."):
+        base = pl.col("_entry_payload").str.extract(_key_pattern(spec[6:]), 1)
+    elif spec.startswith("inner."):
+        base = pl.col(_inner_col(spec))
+    else:
+        base = pl.col("payload").str.extract(_key_pattern(spec), 1)
+    if index is not None:
+        base = base.str.split(":").list.get(index, null_on_oob=True)
+    return base
+
+
+def _inner_col(spec: str) -> str:
+    return "_inner_" + re.sub(r"\W", "_", spec)
+
+
+def _resolve_inner(matched: pl.DataFrame, ev: pl.DataFrame, specs: set[str]) -> pl.DataFrame:
+    """Fill ``inner.FUNC.KEY`` values: the first event of FUNC inside the call (same source and
+    task, between the entry and this return) whose payload has KEY."""
+    for spec in sorted(specs):
+        _, func, key = spec.split(".", 2)
+        key = re.sub(r"\[[01]\]$", "", key)
+        cands = (
+            ev.filter((pl.col("_func") == func) | (pl.col("event") == func))
+            .select(
+                "source",
+                "pid",
+                pl.col("seq").alias("_iseq"),
+                pl.col("payload").str.extract(_key_pattern(key), 1).alias("_ival"),
+            )
+            .filter(pl.col("_ival").is_not_null())
+        )
+        need = matched.filter(pl.col("_entry_seq").is_not_null()).select(
+            "_mid", "source", "pid", "_entry_seq", "seq"
+        )
+        found = (
+            need.join(cands, on=["source", "pid"], how="inner")
+            .filter(pl.col("_iseq").is_between(pl.col("_entry_seq"), pl.col("seq")))
+            .sort("_iseq")
+            .group_by("_mid")
+            .agg(pl.col("_ival").first().alias(_inner_col(spec)))
+        )
+        matched = matched.join(found, on="_mid", how="left")
+    return matched
+
+
+def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> Normalized:
+    """RAW_EVENTS to OPS (see the module doc for the steps)."""
+    profs = tuple(profiles) if profiles is not None else load_profiles()
+    rules, table, prefixes = _rules_table(profs)
+    ev = order_events(raw)
+    ev = _func_and_at(ev).with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
+    ev = pair_calls(ev)
+    entries = ev.select(
+        pl.col("_row").alias("_entry"),
+        pl.col("payload").alias("_entry_payload"),
+        pl.col("seq").alias("_entry_seq"),
+        pl.col("line").alias("_entry_line"),
+    )
+    ev = ev.join(entries, on="_entry", how="left")
+
+    matched = _match(ev, table, prefixes).with_row_index("_mid")
+    # known: matched by a rule, or the other end (entry/return) of a probed function a rule knows
+    known_funcs = table.filter(pl.col("_kind") == "kprobe")["_name"].unique().implode()
+    known = pl.concat(
+        [
+            matched.select("_row"),
+            ev.filter(pl.col("_func").is_in(known_funcs)).select("_row"),
+        ]
+    ).unique()
+    unknown = (
+        ev.join(known, on="_row", how="anti")
+        .filter(pl.col("event") != "lost_events")
+        .with_columns(_name=pl.coalesce(pl.col("_func"), pl.col("event")))
+        .group_by("_name", "_at")
+        .agg(pl.len().alias("count"), pl.col("line").min().alias("first_line"))
+        .rename({"_name": "event", "_at": "probe"})
+        .sort(["count", "event"], descending=[True, False])
+    )
+
+    inner_specs = {
+        alt
+        for r in rules
+        for alts in (*r.fields.values(), *r.counters.values())
+        for alt in alts
+        if alt.startswith("inner.")
+    }
+    if inner_specs:
+        matched = _resolve_inner(matched, ev, inner_specs)
+
+    parts = [
+        _rule_ops(matched.filter(pl.col("_rule") == rid), rule) for rid, rule in enumerate(rules)
+    ]
+    parts = [p for p in parts if p.height]
+
+    # every kretprobe that no rule consumed is still a call exit with its return code
+    consumed = (
+        pl.concat([p.select("_row") for p in parts])
+        if parts
+        else pl.DataFrame(schema={"_row": pl.Int64})
+    )
+    exits = ev.filter(pl.col("_at") == "return").join(consumed, on="_row", how="anti")
+    if exits.height:
+        ret = parse_int(pl.col("payload").str.extract(r"(?:^|\s)(?:ret|\$retval|arg1)=(\S+)", 1))
+        parts.append(
+            _base(exits, ret.alias("ret"), pl.col("_entry_line").alias("_cl"))
+            .with_columns(op=pl.lit("call_exit"), call=pl.col("_cl"))
+            .drop("_cl")
+        )
+    lost = ev.filter(pl.col("event") == "lost_events")
+    if lost.height:
+        parts.append(
+            _base(lost, parse_int(pl.col("payload")).alias("count")).with_columns(
+                op=pl.lit("lost_events")
+            )
+        )
+    if not parts:
+        return Normalized(conform(pl.DataFrame(), OPS), unknown)
+    extra: dict[str, pl.DataType] = {
+        "_row": pl.Int64(),
+        "_nest": pl.Boolean(),
+        "_confirm": pl.Boolean(),
+    }
+    ops = pl.concat([conform(p, OPS | extra) for p in parts])
+    ops = _tidy(ops.sort(["source", "seq", "_row"]))
+    return Normalized(conform(ops, OPS), unknown)
+
+
+def _base(df: pl.DataFrame, *extra: pl.Expr) -> pl.DataFrame:
+    return df.select(
+        "_row",
+        "source",
+        "line",
+        "seq",
+        "ts",
+        "cpu",
+        "pid",
+        "comm",
+        pl.coalesce(pl.col("_func"), pl.col("event")).alias("func"),
+        pl.col("ret_caller").alias("caller"),
+        pl.col("_call").alias("call"),
+        *extra,
+    )
+
+
+def _caller_func(expr: pl.Expr) -> pl.Expr:
+    return expr.str.extract(r"^([A-Za-z_.$][\w.$]*)", 1)
+
+
+def _rule_ops(m: pl.DataFrame, rule: EventRule) -> pl.DataFrame:
+    if m.height == 0 or rule.op == "ignore":  # known, no effect: counted as known, no op
+        return m.head(0)
+    cols = set(m.columns)
+    out = m
+    if rule.when:
+        names = columns_of(rule.when)
+        tmp = {}
+        for name in names:
+            flat = "_w_" + name.replace(".", "_")
+            raw = _spec_expr(name, cols)
+            tmp[name] = flat
+            out = out.with_columns(
+                pl.when(raw.str.contains(r"^(0x)?[0-9a-fA-F]{9,}$") | raw.str.starts_with("0x"))
+                .then(parse_pointer(raw).cast(pl.Int128))
+                .otherwise(raw.str.to_integer(strict=False).cast(pl.Int128))
+                .alias(flat)
+            )
+        cond = compile_condition(rule.when, lambda n: pl.col(tmp[n]))
+        out = out.filter(cond)
+        if out.height == 0:
+            return out
+    values: dict[str, pl.Expr] = {}
+    for col, alts in (*rule.fields.items(), *rule.counters.items()):
+        text = pl.coalesce([_spec_expr(a, cols) for a in alts])
+        if col in POINTER_COLUMNS:
+            values[col] = parse_pointer(text)
+        elif col in INT_COLUMNS:
+            values[col] = parse_int(text)
+        else:
+            values[col] = text
+    owner: pl.Expr = pl.lit(rule.owner, pl.String)
+    if rule.owner_by_caller:
+        caller = _caller_func(pl.col("ret_caller"))
+        for func, who in rule.owner_by_caller.items():
+            owner = pl.when(caller == func).then(pl.lit(who)).otherwise(owner)
+    computed = out.select(
+        "_row",
+        op=pl.lit(rule.op),
+        owner=owner,
+        profile=pl.lit(rule.profile),
+        _nest=pl.lit(rule.nest),
+        _confirm=pl.lit(rule.confirm),
+        **values,
+    )
+    res = _base(out).join(computed, on="_row", how="left")
+    if rule.at == "return":  # a return probe happened in its own call
+        res = res.with_columns(call=out["_entry_line"])
+    return res
+
+
+def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
+    """Merge nested/duplicate views of one operation, drop failed confirmations, number
+    generations and link jobs to fences."""
+    if ops.height == 0:
+        return ops
+    # confirm: an entry op whose call returned an error did not happen
+    rets = (
+        ops.filter(pl.col("op") == "call_exit")
+        .select("source", "pid", pl.col("call").alias("_cline"), pl.col("ret").alias("_cret"))
+        .unique(subset=["source", "pid", "_cline"], keep="first")
+    )
+    ops = ops.join(
+        rets, left_on=["source", "pid", "line"], right_on=["source", "pid", "_cline"], how="left"
+    )
+    ops = ops.with_columns(
+        op=pl.when(pl.col("_confirm").fill_null(False) & (pl.col("_cret").fill_null(0) < 0))
+        .then(pl.lit("call_enter"))
+        .otherwise(pl.col("op"))
+    ).drop("_cret")
+
+    counters = list(COUNTERS)
+    task = ["source", "pid"]
+    ops = ops.sort(["source", "seq", "_row"])
+    # nest: the same operation seen at two probed levels by one task, back to back
+    same_as_prev = (
+        (pl.col("op") == pl.col("op").shift(1).over(task))
+        & (pl.col("object") == pl.col("object").shift(1).over(task))
+        & (pl.col("func") != pl.col("func").shift(1).over(task))
+    )
+    for c in counters:
+        same_as_prev = same_as_prev & (
+            pl.col(c).is_null()
+            | pl.col(c).shift(1).over(task).is_null()
+            | (pl.col(c) == pl.col(c).shift(1).over(task))
+        )
+    ops = ops.filter(~(pl.col("_nest").fill_null(False) & same_as_prev.fill_null(False)))
+
+    # consecutive creates / frees of one object (drm_gem_object_init + private_object_init;
+    # drm_gem_object_free + drm_gem_shmem_free + drm_gem_object_release): one op each, keeping
+    # every counter any of them sampled
+    on_obj = ops.filter(pl.col("object").is_not_null() & pl.col("op").is_in(["create", "free"]))
+    if on_obj.height:
+        obj_seq = ops.filter(pl.col("object").is_not_null()).select(
+            "source", "object", "seq", "_row", "op"
+        )
+        obj_seq = (
+            obj_seq.sort(["source", "object", "seq", "_row"])
+            .with_columns(
+                _prev_op=pl.col("op").shift(1).over(["source", "object"]),
+            )
+            .with_columns(
+                _new_group=(pl.col("op") != pl.col("_prev_op")) | pl.col("_prev_op").is_null()
+            )
+            .with_columns(
+                _grp=pl.col("_new_group").cast(pl.Int64).cum_sum().over(["source", "object"])
+            )
+        )
+        ops = ops.join(obj_seq.select("_row", "_grp"), on="_row", how="left")
+        dup = ops.filter(pl.col("op").is_in(["create", "free"]) & pl.col("_grp").is_not_null())
+        agg = dup.group_by(["source", "object", "_grp"]).agg(
+            pl.col("_row").sort_by(["seq", "_row"]).first().alias("_keep"),
+            *[pl.col(c).drop_nulls().first().alias(f"_m_{c}") for c in counters],
+            pl.col("size").drop_nulls().first().alias("_m_size"),
+        )
+        keep = agg.select(pl.col("_keep").alias("_row"), *[f"_m_{c}" for c in counters], "_m_size")
+        drop_rows = dup.join(
+            agg.select(pl.col("_keep").alias("_row")), on="_row", how="anti"
+        ).select("_row")
+        ops = ops.join(drop_rows, on="_row", how="anti").join(keep, on="_row", how="left")
+        ops = ops.with_columns(
+            *[pl.coalesce(pl.col(c), pl.col(f"_m_{c}")).alias(c) for c in counters],
+            size=pl.coalesce(pl.col("size"), pl.col("_m_size")),
+        ).drop([f"_m_{c}" for c in counters] + ["_m_size", "_grp"])
+
+    # generations: the creates seen at an object's address so far (0: alive before the capture)
+    ops = ops.sort(["source", "seq", "_row"]).with_columns(
+        generation=pl.when(pl.col("object").is_not_null()).then(
+            (pl.col("op") == "create").cast(pl.Int32).cum_sum().over(["source", "object"])
+        )
+    )
+
+    # jobs: the key is the finished fence; a fence_signal of a submitted job's fence is its done
+    ops = ops.with_columns(
+        job=pl.when(
+            pl.col("job").is_null()
+            & pl.col("fence_context").is_not_null()
+            & pl.col("op").is_in(["job_submit", "job_done"])
+        )
+        .then(pl.format("{}:{}", pl.col("fence_context"), pl.col("fence_seqno")))
+        .otherwise(pl.col("job"))
+    )
+    submits = (
+        ops.filter((pl.col("op") == "job_submit") & pl.col("fence_context").is_not_null())
+        .select(
+            "source",
+            "fence_context",
+            "fence_seqno",
+            pl.col("job").alias("_job"),
+            pl.col("object").alias("_jobj"),
+            pl.col("generation").alias("_jgen"),
+            pl.col("owner").alias("_jowner"),
+        )
+        .unique(subset=["source", "fence_context", "fence_seqno"], keep="first")
+    )
+    explicit_done = ops.filter(pl.col("op") == "job_done").select("source", "job").unique()
+    signals = (
+        ops.filter(pl.col("op") == "fence_signal")
+        .join(submits, on=["source", "fence_context", "fence_seqno"], how="inner")
+        .join(explicit_done, left_on=["source", "_job"], right_on=["source", "job"], how="anti")
+    )
+    if signals.height:
+        done = signals.with_columns(
+            op=pl.lit("job_done").cast(ops.schema["op"]),
+            job=pl.col("_job"),
+            object=pl.col("_jobj"),
+            generation=pl.col("_jgen"),
+            owner=pl.col("_jowner"),
+            _row=pl.col("_row") + (1 << 40),
+        ).drop("_job", "_jobj", "_jgen", "_jowner")
+        ops = pl.concat([ops, done.select(ops.columns)]).sort(["source", "seq", "_row"])
+    return ops.drop("_row", "_nest", "_confirm", strict=False)
