@@ -152,6 +152,7 @@ OP_NAMES: dict[str, str] = {
     "handle_create": "a handle to the object is added to a DRM file",
     "handle_release": "a handle is removed from a DRM file (idr entry, before the handle put)",
     "handle_put": "the object's handle count drops (the last one drops the handles' reference)",
+    "handle_get": "the handle count goes up with no new handle (a framebuffer's internal handle reference, 6.12.y)",
     "file_open": "a DRM file is opened",
     "file_close": "a DRM file is closed: the kernel releases its handles (drm_gem_release)",
     # pins and CPU mappings
@@ -177,6 +178,9 @@ OP_NAMES: dict[str, str] = {
     "dmabuf_get": "a reference on the dma-buf file is taken (fd lookup, cached export)",
     "dmabuf_put": "a reference on the dma-buf file is dropped",
     "dmabuf_release": "the dma-buf is released (its file's last reference went)",
+    "dmabuf_fd": "an fd is installed for the dma-buf (count = the fd): it owns a file reference",
+    "fd_close": "a task closes an fd (count = the fd): a dma-buf behind it loses that reference",
+    "task_exit": "a task exits: its fds are closed (exit_files), its dma-bufs lose those references",
     "dmabuf_vmap": "dma_buf_vmap: the dma-buf's own vmapping_counter goes up",
     "dmabuf_vunmap": "dma_buf_vunmap: the dma-buf's vmapping_counter goes down",
     # memory management
@@ -260,3 +264,66 @@ entry probe of the call the op happened in (for return probes: their own entry).
 scheduler job key ``"context:seqno"`` of its finished fence. Counter columns carry the kernel's
 own values sampled by the probe, as read *before* the probed function ran (kprobes fire at entry).
 """
+
+
+# ------------------------------------------------------------------------------------------------
+# Replay output: the state of the object (and dma-buf) an op touched, as it stands after the op.
+
+STATES: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "seq": pl.Int64(),
+    "line": pl.Int64(),
+    "op": pl.String(),
+    "pid": pl.Int32(),
+    "func": pl.String(),
+    "owner": pl.String(),
+    "file": pl.UInt64(),
+    "handle": pl.Int64(),
+    "address": pl.UInt64(),
+    "job": pl.String(),
+    "call": pl.Int64(),
+    "object": pl.UInt64(),
+    "generation": pl.Int32(),
+    "refs": pl.Int64(),
+    "handles": pl.Int64(),
+    "file_handles": pl.Int64(),
+    "pins": pl.Int64(),
+    "kmaps": pl.Int64(),
+    "vmaps": pl.Int64(),
+    "vaddr": pl.UInt64(),
+    "pages": pl.Int64(),
+    "mappings": pl.Int64(),
+    "gpu_maps": pl.Int64(),
+    "jobs": pl.Int64(),
+    "madv": pl.Int64(),
+    "purged": pl.Boolean(),
+    "alive": pl.Boolean(),
+    "start_known": pl.Boolean(),
+    "uncertain": pl.Boolean(),
+    "dmabuf": pl.UInt64(),
+    "f_count": pl.Int64(),
+    "db_vmaps": pl.Int64(),
+    "attachments": pl.Int64(),
+    "db_alive": pl.Boolean(),
+    "db_start_known": pl.Boolean(),
+}
+"""One row per op: the op's own columns, then the state after it of the object it touched
+(``object`` .. ``uncertain``; null when it touched none) and of the dma-buf (``dmabuf`` ..).
+``refs`` is the GEM kref, ``handles`` handle_count, ``file_handles`` the handles the op's DRM
+file holds, ``pages``/``vmaps`` the shmem use counts, ``mappings`` userspace vmas, ``jobs`` jobs
+not yet done; ``start_known`` is false for objects first seen mid-life and ``uncertain`` true
+after lost events."""
+
+VERIFY: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "line": pl.Int64(),
+    "seq": pl.Int64(),
+    "func": pl.String(),
+    "object": pl.UInt64(),
+    "generation": pl.Int32(),
+    "counter": pl.String(),
+    "kernel": pl.Int64(),
+    "model": pl.Int64(),
+}
+"""Each kernel counter a probe sampled, next to the model's value at the same point (both *before*
+the probed function ran). ``object`` is the dma-buf for f_count and vmapping_counter."""

@@ -27,6 +27,7 @@ from typing import Any
 import polars as pl
 
 from tracekit.condition import columns_of, compile_condition
+from tracekit.normalize import dialects
 from tracekit.normalize.profiles import EventRule, Profile, load_profiles
 from tracekit.schema import COUNTERS, OPS, conform
 
@@ -71,7 +72,8 @@ def parse_int(expr: pl.Expr) -> pl.Expr:
 
 
 def _key_pattern(key: str) -> str:
-    return rf"(?:^|[\s,(]){re.escape(key)}=([^\s,]+)"
+    # "key=value" (tracepoints, probe arguments) or "key: value" (syscall tracepoints)
+    return rf"(?:^|[\s,(]){re.escape(key)}(?:=|: )([^\s,)]+)"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -233,6 +235,9 @@ def _spec_expr(spec: str, ev_cols: set[str]) -> pl.Expr:
     """A string expression for one value spec (payload key, entry.KEY, payload)."""
     if spec == "payload":
         return pl.col("payload")
+    if spec.endswith(":hex"):
+        value = _spec_expr(spec[:-4], ev_cols)
+        return value.str.strip_prefix("0x").str.to_integer(base=16, strict=False).cast(pl.String)
     index = None
     m = re.match(r"^(.*)\[([01])\]$", spec)
     if m:
@@ -296,6 +301,13 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
         pl.col("line").alias("_entry_line"),
     )
     ev = ev.join(entries, on="_entry", how="left")
+    # an entry learns its call site from its return probe: (caller+0x.. <- func)
+    callers = ev.filter(pl.col("_entry").is_not_null()).select(
+        pl.col("_entry").alias("_row"), _caller_func(pl.col("ret_caller")).alias("_ret_site")
+    )
+    ev = ev.join(callers, on="_row", how="left").with_columns(
+        _site=pl.coalesce(_caller_func(pl.col("ret_caller")), pl.col("_ret_site"))
+    )
 
     matched = _match(ev, table, prefixes).with_row_index("_mid")
     # known: matched by a rule, or the other end (entry/return) of a probed function a rule knows
@@ -327,7 +339,8 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
         matched = _resolve_inner(matched, ev, inner_specs)
 
     parts = [
-        _rule_ops(matched.filter(pl.col("_rule") == rid), rule) for rid, rule in enumerate(rules)
+        _rule_ops(matched.filter(pl.col("_rule") == rid), rule, rid)
+        for rid, rule in enumerate(rules)
     ]
     parts = [p for p in parts if p.height]
 
@@ -358,9 +371,12 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
         "_row": pl.Int64(),
         "_nest": pl.Boolean(),
         "_confirm": pl.Boolean(),
+        "_rank": pl.Int64(),
     }
     ops = pl.concat([conform(p, OPS | extra) for p in parts])
-    ops = _tidy(ops.sort(["source", "seq", "_row"]))
+    ops = ops.sort(["source", "seq", "_row", "_rank"], nulls_last=True).with_row_index("_oid")
+    ops = _tidy(ops.with_columns(pl.col("_oid").cast(pl.Int64)))
+    ops = dialects.apply_all(conform(ops, OPS))
     return Normalized(conform(ops, OPS), unknown)
 
 
@@ -385,7 +401,7 @@ def _caller_func(expr: pl.Expr) -> pl.Expr:
     return expr.str.extract(r"^([A-Za-z_.$][\w.$]*)", 1)
 
 
-def _rule_ops(m: pl.DataFrame, rule: EventRule) -> pl.DataFrame:
+def _rule_ops(m: pl.DataFrame, rule: EventRule, rank: int) -> pl.DataFrame:
     if m.height == 0 or rule.op == "ignore":  # known, no effect: counted as known, no op
         return m.head(0)
     cols = set(m.columns)
@@ -395,8 +411,11 @@ def _rule_ops(m: pl.DataFrame, rule: EventRule) -> pl.DataFrame:
         tmp = {}
         for name in names:
             flat = "_w_" + name.replace(".", "_")
-            raw = _spec_expr(name, cols)
             tmp[name] = flat
+            if name == "caller":  # the function the call returned to (from the return probe)
+                out = out.with_columns(pl.col("_site").alias(flat))
+                continue
+            raw = _spec_expr(name, cols)
             out = out.with_columns(
                 pl.when(raw.str.contains(r"^(0x)?[0-9a-fA-F]{9,}$") | raw.str.starts_with("0x"))
                 .then(parse_pointer(raw).cast(pl.Int128))
@@ -418,7 +437,7 @@ def _rule_ops(m: pl.DataFrame, rule: EventRule) -> pl.DataFrame:
             values[col] = text
     owner: pl.Expr = pl.lit(rule.owner, pl.String)
     if rule.owner_by_caller:
-        caller = _caller_func(pl.col("ret_caller"))
+        caller = pl.col("_site")
         for func, who in rule.owner_by_caller.items():
             owner = pl.when(caller == func).then(pl.lit(who)).otherwise(owner)
     computed = out.select(
@@ -428,6 +447,7 @@ def _rule_ops(m: pl.DataFrame, rule: EventRule) -> pl.DataFrame:
         profile=pl.lit(rule.profile),
         _nest=pl.lit(rule.nest),
         _confirm=pl.lit(rule.confirm),
+        _rank=pl.lit(rank, pl.Int64),
         **values,
     )
     res = _base(out).join(computed, on="_row", how="left")
@@ -458,7 +478,7 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
 
     counters = list(COUNTERS)
     task = ["source", "pid"]
-    ops = ops.sort(["source", "seq", "_row"])
+    ops = ops.sort(["source", "seq", "_oid"])
     # nest: the same operation seen at two probed levels by one task, back to back
     same_as_prev = (
         (pl.col("op") == pl.col("op").shift(1).over(task))
@@ -479,10 +499,10 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
     on_obj = ops.filter(pl.col("object").is_not_null() & pl.col("op").is_in(["create", "free"]))
     if on_obj.height:
         obj_seq = ops.filter(pl.col("object").is_not_null()).select(
-            "source", "object", "seq", "_row", "op"
+            "source", "object", "seq", "_oid", "op"
         )
         obj_seq = (
-            obj_seq.sort(["source", "object", "seq", "_row"])
+            obj_seq.sort(["source", "object", "seq", "_oid"])
             .with_columns(
                 _prev_op=pl.col("op").shift(1).over(["source", "object"]),
             )
@@ -493,25 +513,25 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
                 _grp=pl.col("_new_group").cast(pl.Int64).cum_sum().over(["source", "object"])
             )
         )
-        ops = ops.join(obj_seq.select("_row", "_grp"), on="_row", how="left")
+        ops = ops.join(obj_seq.select("_oid", "_grp"), on="_oid", how="left")
         dup = ops.filter(pl.col("op").is_in(["create", "free"]) & pl.col("_grp").is_not_null())
         agg = dup.group_by(["source", "object", "_grp"]).agg(
-            pl.col("_row").sort_by(["seq", "_row"]).first().alias("_keep"),
+            pl.col("_oid").min().alias("_keep"),
             *[pl.col(c).drop_nulls().first().alias(f"_m_{c}") for c in counters],
             pl.col("size").drop_nulls().first().alias("_m_size"),
         )
-        keep = agg.select(pl.col("_keep").alias("_row"), *[f"_m_{c}" for c in counters], "_m_size")
+        keep = agg.select(pl.col("_keep").alias("_oid"), *[f"_m_{c}" for c in counters], "_m_size")
         drop_rows = dup.join(
-            agg.select(pl.col("_keep").alias("_row")), on="_row", how="anti"
-        ).select("_row")
-        ops = ops.join(drop_rows, on="_row", how="anti").join(keep, on="_row", how="left")
+            agg.select(pl.col("_keep").alias("_oid")), on="_oid", how="anti"
+        ).select("_oid")
+        ops = ops.join(drop_rows, on="_oid", how="anti").join(keep, on="_oid", how="left")
         ops = ops.with_columns(
             *[pl.coalesce(pl.col(c), pl.col(f"_m_{c}")).alias(c) for c in counters],
             size=pl.coalesce(pl.col("size"), pl.col("_m_size")),
         ).drop([f"_m_{c}" for c in counters] + ["_m_size", "_grp"])
 
     # generations: the creates seen at an object's address so far (0: alive before the capture)
-    ops = ops.sort(["source", "seq", "_row"]).with_columns(
+    ops = ops.sort(["source", "seq", "_oid"]).with_columns(
         generation=pl.when(pl.col("object").is_not_null()).then(
             (pl.col("op") == "create").cast(pl.Int32).cum_sum().over(["source", "object"])
         )
@@ -553,7 +573,7 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
             object=pl.col("_jobj"),
             generation=pl.col("_jgen"),
             owner=pl.col("_jowner"),
-            _row=pl.col("_row") + (1 << 40),
+            _oid=pl.col("_oid") + (1 << 40),
         ).drop("_job", "_jobj", "_jgen", "_jowner")
-        ops = pl.concat([ops, done.select(ops.columns)]).sort(["source", "seq", "_row"])
-    return ops.drop("_row", "_nest", "_confirm", strict=False)
+        ops = pl.concat([ops, done.select(ops.columns)]).sort(["source", "seq", "_oid"])
+    return ops.drop("_row", "_oid", "_nest", "_confirm", "_rank", strict=False)

@@ -16,9 +16,13 @@ with ``--profiles``). Each ``[[event]]`` entry says:
     Canonical column = where its value comes from: a payload key (``obj``; ``file_priv|file``
     takes the first present), ``entry.KEY`` (a return probe's own entry), ``inner.FUNC.KEY``
     (the first event of ``FUNC`` inside this call, by the same task), ``KEY[0]`` / ``KEY[1]``
-    (the halves of ``ctx:seqno``), or ``payload`` (the whole text).
+    (the halves of ``ctx:seqno``), or ``payload`` (the whole text). ``KEY:hex`` reads a bare hex
+    number (syscall tracepoints print ``sys_close(fd: a)``); ``KEY: value`` pairs are read like
+    ``KEY=value``.
 ``when``
     A condition (``grammars/condition.lark``) over those names; the op is emitted where it holds.
+    ``caller`` is the function the call returned to (from the return probe's location), so an
+    entry can be told apart by who called it: ``caller == "drm_gem_open_ioctl"``.
 ``owner`` / ``owner_by_caller``
     Who holds the reference a get/put moves; by the call site of a return probe.
 ``nest``
@@ -62,7 +66,7 @@ FIELD_COLUMNS = frozenset(OPS) - {
     *COUNTERS,
 }
 _SPEC = re.compile(
-    r"^(?:payload|(?:entry\.|inner\.[A-Za-z_][\w.]*\.)?[A-Za-z_][\w$]*(?:\[[01]\])?)$"
+    r"^(?:payload|(?:entry\.|inner\.[A-Za-z_][\w.]*\.)?[A-Za-z_][\w$]*(?:\[[01]\])?(?::hex)?)$"
 )
 _KEYS = {
     "match",
@@ -101,7 +105,7 @@ class EventRule:
         """Every value spec this rule reads (for extraction)."""
         out = {alt for alts in (*self.fields.values(), *self.counters.values()) for alt in alts}
         if self.when:
-            out |= columns_of(self.when)
+            out |= columns_of(self.when) - {"caller"}
         return out
 
 

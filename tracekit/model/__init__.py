@@ -1,0 +1,1 @@
+"""The buffer-object model: a reference interpreter and a vectorised engine of the same semantics."""

@@ -1,0 +1,431 @@
+"""The buffer-object model, step by step: the reference for the vectorised engine.
+
+The model's meaning comes from the kernel (Linux 6.1 and 6.12 code paths, shared/seeds):
+
+- ``refs`` is the GEM kref. ``create`` (kref_init) starts it at 1: the creator's reference,
+  which the creating task drops before it returns to userspace (drm_gem_shmem_create_with_handle
+  and drm_gem_prime_fd_to_handle "drm_gem_object_put" after making the handle) - so it is
+  *borrowed* by the task and released at its ``syscall_exit``, as are lookups (owner ``call``).
+  All handles together hold one reference (drm_gem_handle_create_tail / handle_put_unlocked);
+  a dma-buf export holds one (drm_gem_dmabuf_export / drm_gem_dmabuf_release); each vma holds
+  one (drm_gem_mmap_obj, drm_gem_vm_open / drm_gem_vm_close); a framebuffer holds the ones it
+  looked up (drm_gem_fb_init_with_funcs / drm_gem_fb_destroy).
+- ``handles`` is handle_count, with the handles of each DRM file kept apart: closing a file
+  releases them through drm_gem_release (cleanup, not a leak).
+- ``pages``, ``vmaps``, ``pins``, ``kmaps``: drm_gem_shmem pages_use_count and vmap_use_count,
+  pins, TTM/VRAM kmap counts (shared/seeds/000 and 004).
+- A dma-buf keeps its own file reference count (``f_count``) and ``vmapping_counter``
+  (shared/seeds/002): export starts it at 1, fd lookups, PRIME caches, imports and dma-buf-backed
+  vmas take more.
+- ``jobs``: jobs using the object whose finished fence has not signalled.
+
+Where a probe sampled the kernel's own counter (values read at function entry, before the
+operation), the model checks its value *before* the op against it, records the comparison, and
+continues from the kernel's value: a disagreement is evidence of a reference taken or dropped
+out of sight.
+
+What is not known is said: an object first seen without its create has ``start_known`` false;
+after ``lost_events`` every object alive then is ``uncertain``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from tracekit.schema import STATES, VERIFY
+
+CHECKED = {
+    "refcount": "refs",
+    "handle_count": "handles",
+    "pages_use_count": "pages",
+    "vmap_use_count": "vmaps",
+}
+DMABUF_CHECKED = {"f_count": "f_count", "vmapping_counter": "db_vmaps"}
+
+
+@dataclass
+class Obj:
+    object: int
+    generation: int
+    start_known: bool
+    refs: int = 0
+    handles: int = 0
+    pins: int = 0
+    kmaps: int = 0
+    vmaps: int = 0
+    vaddr: int | None = None
+    pages: int = 0
+    mappings: int = 0
+    gpu_maps: int = 0
+    jobs: int = 0
+    userptr_pages: int = 0
+    madv: int | None = None
+    purged: bool = False
+    alive: bool = True
+    uncertain: bool = False
+    per_file: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.object, self.generation)
+
+
+@dataclass
+class DmaBuf:
+    dmabuf: int
+    start_known: bool
+    export_pending: bool = False
+    obj: tuple[int, int] | None = None
+    f_count: int = 0
+    db_vmaps: int = 0
+    attachments: int = 0
+    maps: int = 0
+    alive: bool = True
+
+
+class Replay:
+    """Replays the ops of one source in ``seq`` order; ``rows``/``checks`` collect the output."""
+
+    def __init__(self) -> None:
+        self.objs: dict[int, Obj] = {}
+        self.gens: Counter[int] = Counter()
+        self.dmabufs: dict[int, DmaBuf] = {}
+        self.borrowed: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        self.fb_pending: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        self.fb_objs: dict[int, list[tuple[int, int]]] = {}
+        self.vma_dmabuf: dict[int, int] = {}
+        self.jobs: dict[str, tuple[int, int]] = {}
+        self.closed_files: set[int] = set()
+        self.fds: dict[int, dict[int, int]] = defaultdict(dict)  # task -> fd -> dma-buf
+        self.rows: list[dict[str, Any]] = []
+        self.checks: list[dict[str, Any]] = []
+        self.by_key: dict[tuple[int, int], Obj] = {}
+
+    # --- lookups ----------------------------------------------------------------------------
+    def _obj(self, address: int | None, generation: int | None) -> Obj | None:
+        if address is None:
+            return None
+        cur = self.objs.get(address)
+        if cur is not None and (generation is None or cur.generation == generation):
+            return cur
+        if generation is not None and (address, generation) in self.by_key:
+            return self.by_key[(address, generation)]
+        # first seen mid-life: its start is unknown
+        obj = Obj(address, generation or 0, start_known=False)
+        self.objs[address] = obj
+        self.by_key[obj.key] = obj
+        return obj
+
+    def _dmabuf(self, address: int | None) -> DmaBuf | None:
+        if address is None:
+            return None
+        db = self.dmabufs.get(address)
+        if db is None:
+            db = DmaBuf(address, start_known=False)
+            self.dmabufs[address] = db
+        return db
+
+    # --- checks against the kernel's counters -------------------------------------------------
+    def _check(self, op: dict[str, Any], obj: Obj | None, db: DmaBuf | None) -> None:
+        for counter, attr in CHECKED.items():
+            kernel = op.get(counter)
+            if kernel is None or obj is None:
+                continue
+            model = getattr(obj, attr)
+            self.checks.append(_check_row(op, obj.object, obj.generation, counter, kernel, model))
+            setattr(obj, attr, kernel)
+        for counter, attr in DMABUF_CHECKED.items():
+            kernel = op.get(counter)
+            if kernel is None or db is None:
+                continue
+            model = getattr(db, attr)
+            self.checks.append(_check_row(op, db.dmabuf, None, counter, kernel, model))
+            setattr(db, attr, kernel)
+
+    # --- one op -------------------------------------------------------------------------------
+    def step(self, op: dict[str, Any]) -> None:
+        kind = op["op"]
+        address, generation = op.get("object"), op.get("generation")
+        db = self._dmabuf(op.get("dmabuf")) if kind.startswith("dmabuf") or kind == "mmap" else None
+        if kind == "dmabuf_export":
+            # one file reference for the exporter's fd; a PRIME export also caches the dma-buf
+            # in obj->dma_buf with a reference of its own (export_and_register_object)
+            db = DmaBuf(
+                op["dmabuf"], start_known=True, f_count=2 if op.get("owner") == "prime" else 1
+            )
+            self.dmabufs[op["dmabuf"]] = db
+        obj: Obj | None
+        if kind == "create":
+            prev = self.objs.get(address) if address is not None else None
+            if prev is not None and prev.alive:
+                prev.uncertain = True  # its free was not seen
+            obj = Obj(address, generation or 0, start_known=True, refs=1)  # type: ignore[arg-type]
+            self.objs[address] = obj  # type: ignore[index]
+            self.by_key[obj.key] = obj
+            self.borrowed[op["pid"]].append(obj.key)
+        elif kind == "mmap" and address is None and db is not None and db.obj is not None:
+            obj = self.by_key.get(db.obj)
+        else:
+            obj = self._obj(address, generation)
+        self._check(op, obj, db)
+        self._apply(kind, op, obj, db)
+        self.rows.append(_state_row(op, obj, db))
+
+    def _apply(self, kind: str, op: dict[str, Any], obj: Obj | None, db: DmaBuf | None) -> None:
+        pid = op["pid"]
+        owner = op.get("owner")
+        if kind == "get" and obj is not None:
+            obj.refs += 1
+            if owner == "call":
+                self.borrowed[pid].append(obj.key)
+            elif owner == "fb":
+                self.fb_pending[pid].append(obj.key)
+        elif kind == "put":
+            if owner == "fb" and obj is not None:
+                obj.refs -= 1
+                for pending in self.fb_pending.values():
+                    if obj.key in pending:
+                        pending.remove(obj.key)
+                        break
+            elif owner == "fb":
+                for key in self._fb_objects(op):
+                    held = self.by_key.get(key)
+                    if held is not None:
+                        held.refs -= 1
+            elif obj is not None:
+                obj.refs -= 1
+        elif kind == "handle_create" and obj is not None:
+            if obj.handles == 0:
+                obj.refs += 1
+            obj.handles += 1
+            if op.get("file") is not None:
+                obj.per_file[op["file"]] += 1
+        elif kind == "handle_get" and obj is not None:
+            obj.handles += 1
+        elif kind == "handle_release" and obj is not None:
+            if op.get("file") is not None:
+                obj.per_file[op["file"]] -= 1
+        elif kind == "handle_put" and obj is not None:
+            obj.handles -= 1
+            if obj.handles == 0:
+                obj.refs -= 1
+        elif kind == "file_close" and op.get("file") is not None:
+            self.closed_files.add(op["file"])
+        elif kind == "free" and obj is not None:
+            obj.alive = False
+            for keys in self.borrowed.values():
+                keys[:] = [k for k in keys if k != obj.key]
+        elif kind in _COUNTER_DELTA and obj is not None:
+            attr, delta = _COUNTER_DELTA[kind]
+            setattr(obj, attr, getattr(obj, attr) + delta)
+            if kind == "vmap" and op.get("address") is not None:
+                obj.vaddr = op["address"]
+            elif kind == "vunmap" and obj.vmaps == 0:
+                obj.vaddr = None
+        elif kind == "mmap" and obj is not None:
+            obj.refs += 1
+            obj.mappings += 1
+            vma = op.get("vma")
+            if db is not None and vma is not None:
+                db.f_count += 1  # the vma holds the dma-buf's file
+                self.vma_dmabuf[vma] = db.dmabuf
+            elif vma is not None and op.get("func") == "drm_gem_vm_open":
+                # a split or forked vma of a dma-buf mapping holds the file too
+                backing = next(
+                    (d for v, d in self.vma_dmabuf.items() if self._vma_obj(d) == obj.key), None
+                )
+                if backing is not None:
+                    self.dmabufs[backing].f_count += 1
+                    self.vma_dmabuf[vma] = backing
+        elif kind == "munmap" and obj is not None:
+            obj.refs -= 1
+            obj.mappings -= 1
+            backing = self.vma_dmabuf.pop(op.get("vma") or -1, None)
+            if backing is not None and backing in self.dmabufs:
+                self.dmabufs[backing].f_count -= 1
+        elif kind == "dmabuf_export" and db is not None:
+            db.obj = obj.key if obj is not None else None
+            db.export_pending = True
+        elif kind == "dmabuf_fd" and db is not None and op.get("count") is not None:
+            # the first fd of a new dma-buf owns the export's reference; a re-export of a cached
+            # dma-buf took a new one first (drm_gem_prime_handle_to_fd: "get_dma_buf(dmabuf)")
+            if not db.export_pending:
+                db.f_count += 1
+            db.export_pending = False
+            self.fds[pid][op["count"]] = db.dmabuf
+        elif kind == "fd_close" and op.get("count") is not None:
+            self._fput(self.fds[pid].pop(op["count"], None))
+        elif kind == "task_exit":
+            for dmabuf in self.fds.pop(pid, {}).values():
+                self._fput(dmabuf)
+        elif kind == "dmabuf_import" and db is not None:
+            # drm_gem_prime_import_dev: "get_dma_buf(dma_buf)" for the attachment, and
+            # drm_gem_prime_fd_to_handle caches it in the new object: "obj->dma_buf = dma_buf;
+            # get_dma_buf(dma_buf)" (dropped with the object's last handle)
+            db.f_count += 2
+        elif kind in _DMABUF_DELTA and db is not None:
+            attr, delta = _DMABUF_DELTA[kind]
+            setattr(db, attr, getattr(db, attr) + delta)
+        elif kind == "dmabuf_release" and db is not None:
+            db.alive = False
+        elif kind == "job_submit" and obj is not None:
+            obj.jobs += 1
+            if op.get("job") is not None:
+                self.jobs[op["job"]] = obj.key
+        elif kind == "job_done":
+            job = op.get("job")
+            done_key: tuple[int, int] | None = self.jobs.pop(job) if job in self.jobs else None
+            held = self.by_key.get(done_key) if done_key is not None else obj
+            if held is not None:
+                held.jobs -= 1
+        elif kind == "syscall_exit":
+            for key in self.borrowed.pop(pid, []):
+                held = self.by_key.get(key)
+                if held is not None and held.alive:
+                    held.refs -= 1
+        elif kind == "lost_events":
+            for o in self.objs.values():
+                if o.alive:
+                    o.uncertain = True
+        elif kind == "madvise" and obj is not None:
+            obj.madv = op.get("count")
+        elif kind == "purge" and obj is not None:
+            obj.purged = True
+
+    def _fput(self, dmabuf: int | None) -> None:
+        """An fd behind which a dma-buf was is closed: its file reference goes."""
+        db = self.dmabufs.get(dmabuf) if dmabuf is not None else None
+        if db is not None and db.alive:
+            db.f_count -= 1
+
+    def _vma_obj(self, dmabuf: int) -> tuple[int, int] | None:
+        db = self.dmabufs.get(dmabuf)
+        return db.obj if db is not None else None
+
+    def _fb_objects(self, op: dict[str, Any]) -> list[tuple[int, int]]:
+        """The objects a destroyed framebuffer held: those it was seen mapping, else the oldest
+        references the task looked up for a framebuffer (FIFO)."""
+        fb = op.get("fb")
+        if fb is not None and fb in self.fb_objs:
+            keys = self.fb_objs.pop(fb)
+            for pending in self.fb_pending.values():
+                for k in keys:
+                    if k in pending:
+                        pending.remove(k)
+            return keys
+        pending = self.fb_pending.get(op["pid"]) or next(
+            (p for p in self.fb_pending.values() if p), []
+        )
+        return [pending.pop(0)] if pending else []
+
+
+_COUNTER_DELTA = {
+    "pin": ("pins", 1),
+    "unpin": ("pins", -1),
+    "kmap": ("kmaps", 1),
+    "kunmap": ("kmaps", -1),
+    "vmap": ("vmaps", 1),
+    "vunmap": ("vmaps", -1),
+    "get_pages": ("pages", 1),
+    "put_pages": ("pages", -1),
+    "gpu_map": ("gpu_maps", 1),
+    "gpu_unmap": ("gpu_maps", -1),
+    "userptr_pin": ("userptr_pages", 0),
+    "userptr_unpin": ("userptr_pages", 0),
+}
+_DMABUF_DELTA = {
+    "dmabuf_get": ("f_count", 1),
+    "dmabuf_put": ("f_count", -1),
+    "dmabuf_vmap": ("db_vmaps", 1),
+    "dmabuf_vunmap": ("db_vmaps", -1),
+    "dmabuf_attach": ("attachments", 1),
+    "dmabuf_detach": ("attachments", -1),
+    "dmabuf_map": ("maps", 1),
+    "dmabuf_unmap": ("maps", -1),
+}
+
+
+def _check_row(
+    op: dict[str, Any], key: int, generation: int | None, counter: str, kernel: int, model: int
+) -> dict[str, Any]:
+    return {
+        "source": op["source"],
+        "line": op["line"],
+        "seq": op["seq"],
+        "func": op.get("func"),
+        "object": key,
+        "generation": generation,
+        "counter": counter,
+        "kernel": kernel,
+        "model": model,
+    }
+
+
+def _state_row(op: dict[str, Any], obj: Obj | None, db: DmaBuf | None) -> dict[str, Any]:
+    row = {
+        k: op.get(k)
+        for k in (
+            "source",
+            "seq",
+            "line",
+            "op",
+            "pid",
+            "func",
+            "owner",
+            "file",
+            "handle",
+            "address",
+            "job",
+            "call",
+        )
+    }
+    if obj is not None:
+        row.update(
+            object=obj.object,
+            generation=obj.generation,
+            refs=obj.refs,
+            handles=obj.handles,
+            pins=obj.pins,
+            kmaps=obj.kmaps,
+            vmaps=obj.vmaps,
+            vaddr=obj.vaddr,
+            pages=obj.pages,
+            mappings=obj.mappings,
+            gpu_maps=obj.gpu_maps,
+            jobs=obj.jobs,
+            alive=obj.alive,
+            start_known=obj.start_known,
+            uncertain=obj.uncertain,
+            madv=obj.madv,
+            purged=obj.purged,
+            file_handles=obj.per_file.get(op["file"], 0) if op.get("file") is not None else None,
+        )
+    if db is not None:
+        row.update(
+            dmabuf=db.dmabuf,
+            f_count=db.f_count,
+            db_vmaps=db.db_vmaps,
+            attachments=db.attachments,
+            db_alive=db.alive,
+            db_start_known=db.start_known,
+        )
+    return row
+
+
+def replay_reference(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """STATES and VERIFY for ``ops`` (one or more sources, each replayed on its own)."""
+    states: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
+    for _, group in ops.sort(["source", "seq"]).group_by("source", maintain_order=True):
+        rep = Replay()
+        for op in group.iter_rows(named=True):
+            rep.step({**op, "op": str(op["op"])})
+        states.extend(rep.rows)
+        checks.extend(rep.checks)
+    st = pl.from_dicts(states, schema=STATES) if states else pl.DataFrame(schema=STATES)
+    ck = pl.from_dicts(checks, schema=VERIFY) if checks else pl.DataFrame(schema=VERIFY)
+    return st, ck
