@@ -154,16 +154,16 @@ class Replay:
         if kind == "dmabuf_export":
             # one file reference for the exporter's fd; a PRIME export also caches the dma-buf
             # in obj->dma_buf with a reference of its own (export_and_register_object)
-            db = DmaBuf(
-                op["dmabuf"], start_known=True, f_count=2 if op.get("owner") == "prime" else 1
-            )
+            # (counted in _apply, after the probe's sample)
+            db = DmaBuf(op["dmabuf"], start_known=True)
             self.dmabufs[op["dmabuf"]] = db
         obj: Obj | None
         if kind == "create":
             prev = self.objs.get(address) if address is not None else None
             if prev is not None and prev.alive:
                 prev.uncertain = True  # its free was not seen
-            obj = Obj(address, generation or 0, start_known=True, refs=1)  # type: ignore[arg-type]
+            # kref_init runs in the function body, after any sample the probe took
+            obj = Obj(address, generation or 0, start_known=True)  # type: ignore[arg-type]
             self.objs[address] = obj  # type: ignore[index]
             self.by_key[obj.key] = obj
             self.borrowed[op["pid"]].append(obj.key)
@@ -178,9 +178,9 @@ class Replay:
     def _apply(self, kind: str, op: dict[str, Any], obj: Obj | None, db: DmaBuf | None) -> None:
         pid = op["pid"]
         owner = op.get("owner")
-        if kind == "get" and obj is not None:
+        if kind in ("get", "create") and obj is not None:
             obj.refs += 1
-            if owner == "call":
+            if owner == "call" and kind == "get":
                 self.borrowed[pid].append(obj.key)
             elif owner == "fb":
                 self.fb_pending[pid].append(obj.key)
@@ -248,6 +248,7 @@ class Replay:
             if backing is not None and backing in self.dmabufs:
                 self.dmabufs[backing].f_count -= 1
         elif kind == "dmabuf_export" and db is not None:
+            db.f_count += 2 if owner == "prime" else 1
             db.obj = obj.key if obj is not None else None
             db.export_pending = True
         elif kind == "dmabuf_fd" and db is not None and op.get("count") is not None:
@@ -279,7 +280,9 @@ class Replay:
         elif kind == "job_done":
             job = op.get("job")
             done_key: tuple[int, int] | None = self.jobs.pop(job) if job in self.jobs else None
-            held = self.by_key.get(done_key) if done_key is not None else obj
+            # the latest submit of this job, if it is still outstanding; a done whose submit
+            # was not seen (or was already done) changes nothing
+            held = self.by_key.get(done_key) if done_key is not None else None
             if held is not None:
                 held.jobs -= 1
         elif kind == "syscall_exit":

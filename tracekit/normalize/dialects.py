@@ -116,9 +116,14 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
         pl.col("func").is_in(["drm_gem_fb_vmap", "drm_gem_fb_vunmap"]) & pl.col("fb").is_not_null()
     )
     inner = ops.filter(pl.col("object").is_not_null()).select(
-        "source", pl.col("call").alias("line"), pl.col("object").alias("_obj")
+        "source",
+        pl.col("call").alias("line"),
+        pl.col("object").alias("_obj"),
+        pl.col("generation").alias("_gen"),
     )
-    by_vmap = fb_calls.join(inner, on=["source", "line"]).select("source", "fb", "_obj").unique()
+    by_vmap = (
+        fb_calls.join(inner, on=["source", "line"]).select("source", "fb", "_obj", "_gen").unique()
+    )
     # (b) a handle put right after the destroy, by the same task: the framebuffer's handle
     task_ops = (
         ops.filter(~pl.col("op").is_in(CALLS))
@@ -126,19 +131,22 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
         .with_columns(
             _next_op=pl.col("op").shift(-1).over(["source", "pid"]),
             _next_obj=pl.col("object").shift(-1).over(["source", "pid"]),
+            _next_gen=pl.col("generation").shift(-1).over(["source", "pid"]),
         )
     )
     handle_after = task_ops.filter(
         (pl.col("op") == "put") & (pl.col("owner") == "fb") & (pl.col("_next_op") == "handle_put")
     )
     fb_handles = handle_after.height > 0
-    by_handle = handle_after.select("source", "fb", pl.col("_next_obj").alias("_obj"))
+    by_handle = handle_after.select(
+        "source", "fb", pl.col("_next_obj").alias("_obj"), pl.col("_next_gen").alias("_gen")
+    )
     links = pl.concat([by_vmap, by_handle]).unique(maintain_order=True)
     named = (
-        destroys.drop("object")
+        destroys.drop("object", "generation")
         .join(links, on=["source", "fb"], how="inner")
-        .with_columns(object=pl.col("_obj"))
-        .drop("_obj")
+        .with_columns(object=pl.col("_obj"), generation=pl.col("_gen"))
+        .drop("_obj", "_gen")
         .select(ops.columns)
     )
     rest = ops.join(named.select("source", "seq").unique(), on=["source", "seq"], how="anti")

@@ -1,0 +1,663 @@
+"""The buffer-object model, vectorised: STATES and VERIFY for millions of ops in polars.
+
+Same semantics as :mod:`tracekit.model.reference` (``tests/test_model_differential.py`` drives
+both with random op sequences and requires identical tables), computed column-wise:
+
+1. Ownership that depends on order but concerns few ops (framebuffer destroys, dma-buf-backed
+   vmas, a task's fd table, which dma-buf fd owns the export's reference) is resolved by a
+   short pass over just those ops into explicit reference deltas.
+2. References borrowed by a task (creates, lookups) are released at the task's next
+   ``syscall_exit`` (a forward as-of join) unless the object was freed first; a ``job_done``
+   decrements the object of the latest unmatched ``job_submit`` of its job (a backward as-of join).
+3. Each counter is a running sum of per-op deltas over its object generation. Where a probe
+   sampled the kernel's value (before the op), the model continues from it: with
+   ``cs`` the exclusive running sum and ``k`` the last sampled op at or before ``i``,
+   ``before_i = sample_k + cs_i - cs_k``; the value reported next to a sample is the same
+   formula with the previous sample. Handle counts come first, because an op's effect on the
+   kref depends on them (the first handle takes a reference, the last one drops it).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import polars as pl
+
+from tracekit.schema import STATES, VERIFY
+
+OBJ_DELTAS: dict[str, dict[str, int]] = {
+    "create": {"refs": 1},
+    "get": {"refs": 1},
+    "put": {"refs": -1},
+    "mmap": {"refs": 1, "mappings": 1},
+    "munmap": {"refs": -1, "mappings": -1},
+    "handle_create": {"handles": 1},
+    "handle_get": {"handles": 1},
+    "handle_put": {"handles": -1},
+    "pin": {"pins": 1},
+    "unpin": {"pins": -1},
+    "kmap": {"kmaps": 1},
+    "kunmap": {"kmaps": -1},
+    "vmap": {"vmaps": 1},
+    "vunmap": {"vmaps": -1},
+    "get_pages": {"pages": 1},
+    "put_pages": {"pages": -1},
+    "gpu_map": {"gpu_maps": 1},
+    "gpu_unmap": {"gpu_maps": -1},
+}
+DB_DELTAS: dict[str, dict[str, int]] = {
+    "dmabuf_get": {"f_count": 1},
+    "dmabuf_put": {"f_count": -1},
+    "dmabuf_import": {"f_count": 2},
+    "dmabuf_vmap": {"db_vmaps": 1},
+    "dmabuf_vunmap": {"db_vmaps": -1},
+    "dmabuf_attach": {"attachments": 1},
+    "dmabuf_detach": {"attachments": -1},
+    "dmabuf_map": {"maps": 1},
+    "dmabuf_unmap": {"maps": -1},
+}
+OBJ_COUNTERS = (
+    "refs",
+    "handles",
+    "pins",
+    "kmaps",
+    "vmaps",
+    "pages",
+    "mappings",
+    "gpu_maps",
+    "jobs",
+)
+DB_COUNTERS = ("f_count", "db_vmaps", "attachments", "maps")
+SAMPLED = {
+    "refs": "refcount",
+    "handles": "handle_count",
+    "pages": "pages_use_count",
+    "vmaps": "vmap_use_count",
+}
+DB_SAMPLED = {"f_count": "_s_f_count", "db_vmaps": "_s_vmapping_counter"}
+
+
+# ------------------------------------------------------------------------------------------------
+# 1. sequential ownership of the rare ops
+
+
+def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Object refs deltas for framebuffer destroys, and dma-buf file deltas for vmas and fds.
+
+    Returns ``(obj_extra, db_extra)``: rows ``(_i, object, generation, refs)`` and
+    ``(_i, dmabuf, f_count)`` to add at op index ``_i``.
+    """
+    rare = ops.filter(
+        pl.col("op").is_in(
+            [
+                "get",
+                "put",
+                "mmap",
+                "munmap",
+                "dmabuf_export",
+                "dmabuf_release",
+                "dmabuf_fd",
+                "fd_close",
+                "task_exit",
+                "free",
+            ]
+        )
+    )
+    fb_pending: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
+    vma_db: dict[tuple[str, int], int] = {}
+    fds: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
+    export_obj: dict[tuple[str, int], tuple[int, int] | None] = {}
+    export_pending: dict[tuple[str, int], bool] = {}
+    db_alive: dict[tuple[str, int], bool] = {}
+    obj_rows: list[tuple[int, int, int, int]] = []
+    db_rows: list[tuple[int, int, int]] = []
+    for r in rare.iter_rows(named=True):
+        src, kind, i = r["source"], r["op"], r["_i"]
+        key = (r["object"], r["generation"]) if r["object"] is not None else None
+        if kind == "get" and r["owner"] == "fb" and key is not None:
+            fb_pending[(src, r["pid"])].append(key)
+        elif kind == "put" and r["owner"] == "fb":
+            if key is not None:
+                for (s, _), pending in fb_pending.items():
+                    if s == src and key in pending:
+                        pending.remove(key)
+                        break
+            else:
+                pending = fb_pending.get((src, r["pid"])) or next(
+                    (p for (s, _), p in fb_pending.items() if s == src and p), []
+                )
+                if pending:
+                    held = pending.pop(0)
+                    obj_rows.append((i, held[0], held[1], -1))
+        elif kind == "dmabuf_export":
+            export_obj[(src, r["dmabuf"])] = key
+            export_pending[(src, r["dmabuf"])] = True
+            db_alive[(src, r["dmabuf"])] = True
+        elif kind == "dmabuf_release" and r["dmabuf"] is not None:
+            db_alive[(src, r["dmabuf"])] = False
+        elif kind == "dmabuf_fd" and r["dmabuf"] is not None and r["count"] is not None:
+            if not export_pending.get((src, r["dmabuf"]), False):
+                db_rows.append((i, r["dmabuf"], 1))
+            export_pending[(src, r["dmabuf"])] = False
+            fds[(src, r["pid"])][r["count"]] = r["dmabuf"]
+        elif kind in ("fd_close", "task_exit"):
+            closing = (
+                [fds[(src, r["pid"])].pop(r["count"], None)]
+                if kind == "fd_close"
+                else list(fds.pop((src, r["pid"]), {}).values())
+            )
+            for d in closing:
+                if d is not None and db_alive.get((src, d), True):
+                    db_rows.append((i, d, -1))
+        elif kind == "mmap" and r["_obj"] is not None and r["vma"] is not None:
+            if r["dmabuf"] is not None:
+                db_rows.append((i, r["dmabuf"], 1))
+                vma_db[(src, r["vma"])] = r["dmabuf"]
+            elif r["func"] == "drm_gem_vm_open":
+                okey = (r["_obj"], r["_gen"])
+                backing = next(
+                    (
+                        d
+                        for (s, _), d in vma_db.items()
+                        if s == src and export_obj.get((src, d)) == okey
+                    ),
+                    None,
+                )
+                if backing is not None:
+                    db_rows.append((i, backing, 1))
+                    vma_db[(src, r["vma"])] = backing
+        elif kind == "munmap" and r["_obj"] is not None:
+            backing = vma_db.pop((src, r["vma"]), None) if r["vma"] is not None else None
+            if backing is not None:
+                db_rows.append((i, backing, -1))
+    obj_extra = pl.DataFrame(
+        obj_rows,
+        schema={"_i": pl.Int64, "object": pl.UInt64, "generation": pl.Int32, "refs": pl.Int64},
+        orient="row",
+    )
+    db_extra = pl.DataFrame(
+        db_rows, schema={"_i": pl.Int64, "dmabuf": pl.UInt64, "f_count": pl.Int64}, orient="row"
+    )
+    return obj_extra, db_extra
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. running sums with resync
+
+
+def _resynced(df: pl.DataFrame, keys: list[str], counter: str, sample: str | None) -> pl.DataFrame:
+    """Add ``{counter}`` (after the op) and ``_model_{counter}`` (model before, unsynced)."""
+    d = pl.col(f"_d_{counter}")
+    cs = d.cum_sum().over(keys) - d  # exclusive running sum
+    if sample is None:
+        return (
+            df.with_columns(cs.alias(f"_cs_{counter}"))
+            .with_columns(
+                (pl.col(f"_cs_{counter}") + d).alias(counter),
+                pl.lit(None, pl.Int64).alias(f"_model_{counter}"),
+            )
+            .drop(f"_cs_{counter}")
+        )
+    s = pl.col(sample)
+    df = df.with_columns(cs.alias("_cs"))
+    has = s.is_not_null()
+    # base of the segment each op is in: the last sample at or before it
+    df = df.with_columns(
+        _seg_s=pl.when(has).then(s).forward_fill().over(keys),
+        _seg_cs=pl.when(has).then(pl.col("_cs")).forward_fill().over(keys),
+    )
+    # the segment before: the last sample strictly before the op (the previous row's segment)
+    df = df.with_columns(
+        _prev_s=pl.col("_seg_s").shift(1).over(keys),
+        _prev_cs=pl.col("_seg_cs").shift(1).over(keys),
+    )
+    before = (
+        pl.when(pl.col("_seg_s").is_not_null())
+        .then(pl.col("_seg_s") + pl.col("_cs") - pl.col("_seg_cs"))
+        .otherwise(pl.col("_cs"))
+    )
+    model_at_sample = (
+        pl.when(pl.col("_prev_s").is_not_null())
+        .then(pl.col("_prev_s") + pl.col("_cs") - pl.col("_prev_cs"))
+        .otherwise(pl.col("_cs"))
+    )
+    return df.with_columns(
+        (before + d).alias(counter),
+        pl.when(has).then(model_at_sample).alias(f"_model_{counter}"),
+        before.alias(f"_before_{counter}"),
+    ).drop("_cs", "_seg_s", "_seg_cs", "_prev_s", "_prev_cs")
+
+
+def _delta(kinds: dict[str, dict[str, int]], counter: str) -> pl.Expr:
+    expr = pl.lit(0, pl.Int64)
+    for kind, deltas in kinds.items():
+        if counter in deltas:
+            expr = (
+                pl.when(pl.col("op") == kind)
+                .then(pl.lit(deltas[counter], pl.Int64))
+                .otherwise(expr)
+            )
+    return expr
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """STATES and VERIFY for ``ops`` (one or more sources)."""
+    if ops.height == 0:
+        return pl.DataFrame(schema=STATES), pl.DataFrame(schema=VERIFY)
+    ops = ops.sort(["source", "seq"], maintain_order=True).with_columns(
+        op=pl.col("op").cast(pl.String), _i=pl.int_range(pl.len(), dtype=pl.Int64)
+    )
+    ops = _resolve_objects(ops)
+    obj_extra, db_extra = _resolve_rare(ops)
+    objs = _object_states(ops, obj_extra)
+    dbs = _dmabuf_states(ops, db_extra)
+    states = _assemble(ops, objs, dbs)
+    checks = _checks(ops, objs, dbs)
+    return states, checks
+
+
+def _resolve_objects(ops: pl.DataFrame) -> pl.DataFrame:
+    """``_obj``/``_gen``: the object generation each op touches (a dma-buf mmap resolves to the
+    object its dma-buf exported), and the dma-buf generation (exports seen at its address)."""
+    ops = ops.with_columns(
+        _dbgen=pl.when(pl.col("dmabuf").is_not_null()).then(
+            (pl.col("op") == "dmabuf_export").cast(pl.Int32).cum_sum().over(["source", "dmabuf"])
+        )
+    )
+    exports = ops.filter(pl.col("op") == "dmabuf_export").select(
+        "source",
+        "dmabuf",
+        "_dbgen",
+        pl.col("object").alias("_eobj"),
+        pl.col("generation").alias("_egen"),
+    )
+    via_db = (pl.col("op") == "mmap") & pl.col("object").is_null() & pl.col("dmabuf").is_not_null()
+    ops = ops.join(exports, on=["source", "dmabuf", "_dbgen"], how="left")
+    ops = ops.with_columns(
+        _obj=pl.when(via_db).then(pl.col("_eobj")).otherwise(pl.col("object")),
+        _gen=pl.when(via_db).then(pl.col("_egen")).otherwise(pl.col("generation")),
+        _has_obj_via_db=via_db & pl.col("_eobj").is_not_null(),
+    ).drop("_eobj", "_egen")
+    return ops.sort("_i")
+
+
+def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
+    keys = ["source", "_obj", "_gen"]
+    rows = ops.filter(pl.col("_obj").is_not_null()).select(
+        "_i",
+        "source",
+        "seq",
+        "pid",
+        "op",
+        "owner",
+        "file",
+        "address",
+        "job",
+        "_obj",
+        "_gen",
+        "refcount",
+        "handle_count",
+        "pages_use_count",
+        "vmap_use_count",
+        "count",
+    )
+    # borrowed references: creates and lookups, released at the task's next return to userspace
+    borrowed = rows.filter(
+        (pl.col("op") == "create") | ((pl.col("op") == "get") & (pl.col("owner") == "call"))
+    )
+    exits = ops.filter(pl.col("op") == "syscall_exit").select(
+        "source", "pid", pl.col("_i").alias("_exit_i")
+    )
+    frees = (
+        rows.filter(pl.col("op") == "free").group_by(keys).agg(pl.col("_i").min().alias("_free_i"))
+    )
+    releases = (
+        borrowed.sort("_i")
+        .join_asof(
+            exits.sort("_exit_i"),
+            left_on="_i",
+            right_on="_exit_i",
+            by=["source", "pid"],
+            strategy="forward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        .filter(pl.col("_exit_i").is_not_null())
+        .join(frees, on=keys, how="left")
+        .filter(pl.col("_free_i").is_null() | (pl.col("_free_i") > pl.col("_exit_i")))
+        .select(pl.col("_exit_i").alias("_i"), "_obj", "_gen", pl.lit(-1, pl.Int64).alias("_rel"))
+        .group_by(["_i", "_obj", "_gen"])
+        .agg(pl.col("_rel").sum())
+    )
+    fb = extra.rename({"object": "_obj", "generation": "_gen", "refs": "_fb"})
+    # jobs: a done ends the latest unmatched submit of its job
+    submits = ops.filter(
+        (pl.col("op") == "job_submit") & pl.col("_obj").is_not_null() & pl.col("job").is_not_null()
+    ).select(
+        "source",
+        "job",
+        pl.col("_i").alias("_sub_i"),
+        pl.col("_obj").alias("_jobj"),
+        pl.col("_gen").alias("_jgen"),
+    )
+    dones = (
+        ops.filter((pl.col("op") == "job_done") & pl.col("job").is_not_null())
+        .select("source", "job", "_i")
+        .sort("_i")
+    )
+    dones = dones.with_columns(_prev_done=pl.col("_i").shift(1).over(["source", "job"]))
+    matched = (
+        dones.join_asof(
+            submits.sort("_sub_i"),
+            left_on="_i",
+            right_on="_sub_i",
+            by=["source", "job"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .filter(
+            pl.col("_sub_i").is_not_null()
+            & (pl.col("_prev_done").is_null() | (pl.col("_prev_done") < pl.col("_sub_i")))
+        )
+        .select(
+            "_i",
+            pl.col("_jobj").alias("_obj"),
+            pl.col("_jgen").alias("_gen"),
+            pl.lit(-1, pl.Int64).alias("_jd"),
+        )
+    )
+    # rows that only carry an implicit effect at another op's index (the exit, the destroy, the
+    # done of a job whose own row names no object) join the object's timeline there
+    implicit = pl.concat(
+        [
+            releases.select("_i", "_obj", "_gen"),
+            fb.select("_i", "_obj", "_gen"),
+            matched.select("_i", "_obj", "_gen"),
+        ]
+    ).unique()
+    implicit = (
+        implicit.join(rows.select("_i", "_obj", "_gen"), on=["_i", "_obj", "_gen"], how="anti")
+        .join(
+            ops.select("_i", "source", "seq", "pid", "op", "owner", "file", "address", "job"),
+            on="_i",
+        )
+        .with_columns(_implicit=pl.lit(True))
+    )
+    tl = pl.concat([rows.with_columns(_implicit=pl.lit(False)), implicit], how="diagonal_relaxed")
+    tl = (
+        tl.join(releases, on=["_i", "_obj", "_gen"], how="left")
+        .join(fb, on=["_i", "_obj", "_gen"], how="left")
+        .join(matched, on=["_i", "_obj", "_gen"], how="left")
+    )
+    tl = tl.sort(["source", "_obj", "_gen", "_i"])
+    own = ~pl.col("_implicit")
+    for counter in OBJ_COUNTERS:
+        d = pl.when(own).then(_delta(OBJ_DELTAS, counter)).otherwise(0)
+        if counter == "refs":
+            d = d + pl.col("_rel").fill_null(0) + pl.col("_fb").fill_null(0)
+        if counter == "jobs":
+            d = (
+                d
+                + pl.when(own & (pl.col("op") == "job_submit")).then(1).otherwise(0)
+                + pl.col("_jd").fill_null(0)
+            )
+        tl = tl.with_columns(d.alias(f"_d_{counter}"))
+    tl = _resynced(tl, keys, "handles", "handle_count")
+    # the first handle takes the kref, the last one drops it
+    tl = tl.with_columns(
+        _d_refs=pl.col("_d_refs")
+        + pl.when(own & (pl.col("op") == "handle_create") & (pl.col("_before_handles") == 0))
+        .then(1)
+        .otherwise(0)
+        - pl.when(own & (pl.col("op") == "handle_put") & (pl.col("handles") == 0))
+        .then(1)
+        .otherwise(0)
+    )
+    for counter in OBJ_COUNTERS:
+        if counter != "handles":
+            tl = _resynced(tl, keys, counter, SAMPLED.get(counter) if counter in SAMPLED else None)
+    # per-file handles, vaddr, alive, madvise
+    tl = tl.with_columns(
+        _dfh=pl.when(own & (pl.col("op") == "handle_create") & pl.col("file").is_not_null())
+        .then(1)
+        .when(own & (pl.col("op") == "handle_release") & pl.col("file").is_not_null())
+        .then(-1)
+        .otherwise(0)
+    ).with_columns(_fh=pl.col("_dfh").cum_sum().over([*keys, "file"]))
+    tl = tl.with_columns(
+        file_handles=pl.when(pl.col("file").is_not_null() & own).then(pl.col("_fh")),
+        alive=~((own & (pl.col("op") == "free")).cum_sum().over(keys) > 0),
+        start_known=pl.col("_gen") > 0,
+        _vaddr_set=pl.when(own & (pl.col("op") == "vmap") & pl.col("address").is_not_null()).then(
+            pl.col("address")
+        ),
+        _vaddr_reset=own & (pl.col("op") == "vunmap") & (pl.col("vmaps") == 0),
+        madv=pl.when(own & (pl.col("op") == "madvise"))
+        .then(pl.col("count"))
+        .forward_fill()
+        .over(keys),
+        purged=(own & (pl.col("op") == "purge")).cum_sum().over(keys) > 0,
+    )
+    # vaddr: the address of the last vmap that named one, until a vunmap brings vmaps to 0
+    tl = tl.with_columns(
+        _set_i=pl.when(pl.col("_vaddr_set").is_not_null())
+        .then(pl.col("_i"))
+        .forward_fill()
+        .over(keys),
+        _reset_i=pl.when(pl.col("_vaddr_reset")).then(pl.col("_i")).forward_fill().over(keys),
+        _addr=pl.col("_vaddr_set").forward_fill().over(keys),
+    ).with_columns(
+        vaddr=pl.when(
+            pl.col("_set_i").is_not_null()
+            & (pl.col("_reset_i").is_null() | (pl.col("_set_i") > pl.col("_reset_i")))
+        ).then(pl.col("_addr"))
+    )
+    # a create at the address of an object still alive: its free was not seen, so what
+    # happens to it afterwards (reached through its dma-buf) is uncertain
+    creates = ops.filter(pl.col("op") == "create").select(
+        "source", "_obj", (pl.col("_gen") - 1).alias("_gen"), pl.col("_i").alias("_recreate_i")
+    )
+    died = (
+        tl.filter(~pl.col("_implicit") & (pl.col("op") == "free"))
+        .group_by(keys)
+        .agg(pl.col("_i").min().alias("_free_i2"))
+    )
+    recreated = (
+        creates.join(died, on=keys, how="left")
+        .filter(pl.col("_free_i2").is_null() | (pl.col("_free_i2") > pl.col("_recreate_i")))
+        .select(*keys, "_recreate_i")
+    )
+    tl = tl.join(recreated, on=keys, how="left")
+    # lost events: objects alive when it happened are uncertain from then on
+    lost = ops.filter(pl.col("op") == "lost_events").select("source", pl.col("_i").alias("_lost_i"))
+    if lost.height:
+        span = tl.group_by(keys).agg(
+            pl.col("_i").min().alias("_born"),
+            pl.col("_i").filter(pl.col("op") == "free").min().alias("_died"),
+        )
+        first_lost = (
+            span.join(lost, on="source")
+            .filter(
+                (pl.col("_lost_i") >= pl.col("_born"))
+                & (pl.col("_died").is_null() | (pl.col("_lost_i") < pl.col("_died")))
+            )
+            .group_by(keys)
+            .agg(pl.col("_lost_i").min())
+        )
+        tl = tl.join(first_lost, on=keys, how="left").with_columns(
+            uncertain=pl.col("_lost_i").is_not_null() & (pl.col("_i") >= pl.col("_lost_i"))
+        )
+    else:
+        tl = tl.with_columns(uncertain=pl.lit(False))
+    tl = tl.with_columns(
+        uncertain=pl.col("uncertain")
+        | (pl.col("_recreate_i").is_not_null() & (pl.col("_i") > pl.col("_recreate_i")))
+    )
+    return tl
+
+
+def _dmabuf_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
+    keys = ["source", "dmabuf", "_dbgen"]
+    touches = (pl.col("op").str.starts_with("dmabuf") | (pl.col("op") == "mmap")) & pl.col(
+        "dmabuf"
+    ).is_not_null()
+    rows = ops.filter(touches).select(
+        "_i",
+        "source",
+        "op",
+        "owner",
+        "dmabuf",
+        "_dbgen",
+        pl.col("f_count").alias("_s_f_count"),
+        pl.col("vmapping_counter").alias("_s_vmapping_counter"),
+    )
+    extra = (
+        extra.join(ops.select("_i", "source"), on="_i")
+        .join_asof(
+            ops.filter(pl.col("dmabuf").is_not_null())
+            .select("_i", "source", "dmabuf", "_dbgen")
+            .sort("_i"),
+            on="_i",
+            by=["source", "dmabuf"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .with_columns(pl.col("_dbgen").fill_null(0))
+        .group_by(["_i", "source", "dmabuf", "_dbgen"])
+        .agg(pl.col("f_count").sum().alias("_x"))
+    )
+    implicit = extra.join(
+        rows.select("_i", "dmabuf"), on=["_i", "dmabuf"], how="anti"
+    ).with_columns(_implicit=pl.lit(True), op=pl.lit("_implicit"))
+    tl = pl.concat(
+        [rows.with_columns(_implicit=pl.lit(False)), implicit.drop("_x")], how="diagonal_relaxed"
+    )
+    tl = tl.join(extra.select("_i", "dmabuf", "_x"), on=["_i", "dmabuf"], how="left").sort(
+        ["source", "dmabuf", "_dbgen", "_i"]
+    )
+    own = ~pl.col("_implicit")
+    export = own & (pl.col("op") == "dmabuf_export")
+    for counter in DB_COUNTERS:
+        d = pl.when(own).then(_delta(DB_DELTAS, counter)).otherwise(0)
+        if counter == "f_count":
+            d = d + pl.when(export).then(
+                pl.when(pl.col("owner") == "prime").then(2).otherwise(1)
+            ).otherwise(0)
+            d = d + pl.col("_x").fill_null(0)
+        tl = tl.with_columns(d.alias(f"_d_{counter}"))
+    for counter in DB_COUNTERS:
+        tl = _resynced(tl, keys, counter, DB_SAMPLED.get(counter))
+    return tl.with_columns(
+        db_alive=~((own & (pl.col("op") == "dmabuf_release")).cum_sum().over(keys) > 0),
+        db_start_known=pl.col("_dbgen") > 0,
+    )
+
+
+def _assemble(ops: pl.DataFrame, objs: pl.DataFrame, dbs: pl.DataFrame) -> pl.DataFrame:
+    obj_cols = [
+        "refs",
+        "handles",
+        "file_handles",
+        "pins",
+        "kmaps",
+        "vmaps",
+        "vaddr",
+        "pages",
+        "mappings",
+        "gpu_maps",
+        "jobs",
+        "madv",
+        "purged",
+        "alive",
+        "start_known",
+        "uncertain",
+    ]
+    own_obj = objs.filter(~pl.col("_implicit")).select(
+        "_i", pl.col("_obj").alias("object"), pl.col("_gen").alias("generation"), *obj_cols
+    )
+    own_db = dbs.filter(~pl.col("_implicit")).select(
+        "_i",
+        pl.col("dmabuf").alias("_db"),
+        "f_count",
+        "db_vmaps",
+        "attachments",
+        "db_alive",
+        "db_start_known",
+    )
+    base = ops.select(
+        "_i",
+        "source",
+        "seq",
+        "line",
+        "op",
+        "pid",
+        "func",
+        "owner",
+        "file",
+        "handle",
+        "address",
+        "job",
+        "call",
+    )
+    out = (
+        base.join(own_obj, on="_i", how="left")
+        .join(own_db, on="_i", how="left")
+        .rename({"_db": "dmabuf"})
+    )
+    return out.sort("_i").select(list(STATES)).cast(STATES)  # type: ignore[arg-type]
+
+
+def _checks(ops: pl.DataFrame, objs: pl.DataFrame, dbs: pl.DataFrame) -> pl.DataFrame:
+    parts = []
+    meta = ops.select("_i", "line", "func")
+    for counter, sample in SAMPLED.items():
+        part = objs.filter(~pl.col("_implicit") & pl.col(sample).is_not_null()).select(
+            "_i",
+            "source",
+            pl.col("seq"),
+            pl.col("_obj").alias("object"),
+            pl.col("_gen").alias("generation"),
+            pl.lit(sample).alias("counter"),
+            pl.col(sample).alias("kernel"),
+            pl.col(f"_model_{counter}").alias("model"),
+        )
+        parts.append(part)
+    for counter, sample in DB_SAMPLED.items():
+        name = sample.removeprefix("_s_")
+        part = (
+            dbs.filter(~pl.col("_implicit") & pl.col(sample).is_not_null())
+            .join(ops.select("_i", "seq"), on="_i")
+            .select(
+                "_i",
+                "source",
+                "seq",
+                pl.col("dmabuf").alias("object"),
+                pl.lit(None, pl.Int32).alias("generation"),
+                pl.lit(name).alias("counter"),
+                pl.col(sample).alias("kernel"),
+                pl.col(f"_model_{counter}").alias("model"),
+            )
+        )
+        parts.append(part)
+    out = pl.concat(parts, how="diagonal_relaxed").join(meta, on="_i")
+    # the reference checks an op's counters in this order: object counters, then dma-buf ones
+    order = {
+        c: n
+        for n, c in enumerate(
+            [
+                "refcount",
+                "handle_count",
+                "pages_use_count",
+                "vmap_use_count",
+                "f_count",
+                "vmapping_counter",
+            ]
+        )
+    }
+    out = out.with_columns(_o=pl.col("counter").replace_strict(order, return_dtype=pl.Int64)).sort(
+        ["_i", "_o"]
+    )
+    return out.select(list(VERIFY)).cast(VERIFY)  # type: ignore[arg-type]
