@@ -62,7 +62,15 @@ DMABUF_OPS = [
     "dmabuf_vunmap",
     "dmabuf_fd",
 ]
-TASK_OPS = ["syscall_exit", "fd_close", "task_exit", "lost_events", "job_done", "file_close"]
+TASK_OPS = [
+    "syscall_exit",
+    "syscall_enter",
+    "fd_close",
+    "task_exit",
+    "lost_events",
+    "job_done",
+    "file_close",
+]
 
 OBJS = [0x1000, 0x2000, 0x3000]
 DMABUFS = [0xD000, 0xE000]
@@ -86,6 +94,8 @@ def op_rows(draw: st.DrawFn) -> dict:
             row["fb"] = draw(st.sampled_from([0xF0, 0xF1]))
     if kind == "dmabuf_export":
         row["owner"] = draw(st.sampled_from([None, "prime"]))
+    if kind == "dmabuf_get":
+        row["owner"] = draw(st.sampled_from([None, "call", "poll_cb"]))
     if kind in ("handle_create", "handle_release", "file_close"):
         row["file"] = draw(st.sampled_from([0xA0, 0xA1]))
     if kind in ("mmap", "munmap"):

@@ -254,6 +254,196 @@ def ops(
     sys.stdout.write(plain_table(shown, cols) + "\n")
 
 
+def _address(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text, 16)  # "0x..." or bare hex, as traces print them
+    except ValueError:
+        raise typer.BadParameter(
+            f"not an address: {text!r} (give it as 0x... or bare hex)"
+        ) from None
+
+
+STATE_COLUMNS = [
+    "line",
+    "op",
+    "func",
+    "object",
+    "generation",
+    "refs",
+    "handles",
+    "pins",
+    "kmaps",
+    "vmaps",
+    "vaddr",
+    "pages",
+    "mappings",
+    "jobs",
+    "alive",
+    "start_known",
+    "uncertain",
+]
+
+
+@app.command()
+def replay(
+    files: Annotated[list[str], typer.Argument(help="Captures to replay (as for parse).")],
+    at: Annotated[int | None, typer.Option("--at", help="Stand after this source line.")] = None,
+    at_time: Annotated[
+        float | None,
+        typer.Option("--at-time", help="Stand at this trace time (seconds, as printed)."),
+    ] = None,
+    obj: Annotated[
+        str | None, typer.Option("--object", help="One object (address, 0x...).")
+    ] = None,
+    show_history: Annotated[
+        bool, typer.Option("--history", help="Every op on the object, with its state.")
+    ] = False,
+    step: Annotated[
+        bool,
+        typer.Option(
+            "--step", help="Go op by op (Enter: next, q: quit; all at once if not a terminal)."
+        ),
+    ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify", help="Compare the model with every kernel counter the capture sampled."
+        ),
+    ] = False,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = OutputFormat.text,
+    engine: Annotated[
+        str, typer.Option("--engine", help="vector (default) or reference.")
+    ] = "vector",
+    profiles: Annotated[
+        list[str] | None,
+        typer.Option("--profiles", help="Extra directory of profile files (*.toml)."),
+    ] = None,
+) -> None:
+    """Replay captures against the buffer-object model: state at a point, history, stepping, verify."""
+    import polars as pl
+
+    from tracekit.replay import history, position, replay_paths, state_at, state_json
+    from tracekit.report.text import plain_table
+
+    if engine not in ("vector", "reference"):
+        raise typer.BadParameter("--engine is vector or reference")
+    address = _address(obj)
+    try:
+        rep = replay_paths(files, profiles, engine_name=engine)  # type: ignore[arg-type]
+    except TracekitError as exc:
+        raise _fail(exc) from None
+    states = rep.states
+    if verify:
+        bad = rep.disagreements
+        if fmt is OutputFormat.json:
+            payload = {
+                "checks": rep.checks.height,
+                "disagreements": _hex_columns(bad.rename({"object": "object"})).to_dicts(),
+            }
+            sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+        else:
+            out.print(
+                f"{rep.checks.height} kernel counters sampled, {bad.height} disagree with the model",
+                markup=False,
+            )
+            if bad.height:
+                shown = _hex_columns(bad)
+                sys.stdout.write(
+                    plain_table(
+                        shown, ["source", "line", "func", "object", "counter", "kernel", "model"]
+                    )
+                    + "\n"
+                )
+        if bad.height:
+            raise typer.Exit(int(ExitCode.FINDINGS))
+        return
+    if show_history or step:
+        if address is None and show_history:
+            raise typer.BadParameter("--history needs --object")
+        rows = history(states, address) if address is not None else states
+        if step:
+            rows = (
+                rows.filter(pl.col("seq") <= position(states, line=at)) if at is not None else rows
+            )
+            _step(rows, fmt)
+            return
+        if fmt is OutputFormat.json:
+            sys.stdout.write(
+                json.dumps(
+                    [
+                        state_json(r, None) | {"op": r["op"], "func": r["func"]}
+                        for r in rows.iter_rows(named=True)
+                    ],
+                    indent=1,
+                )
+                + "\n"
+            )
+        else:
+            sys.stdout.write(plain_table(_hex_columns(rows), STATE_COLUMNS) + "\n")
+        return
+    at_ns = round(at_time * 1e9) if at_time is not None else None
+    seq = (
+        position(states, line=at, time_ns=at_ns, ops=rep.ops)
+        if (at is not None or at_ns is not None)
+        else None
+    )
+    if (at is not None or at_ns is not None) and seq is None:
+        err.print("tracekit: error: nothing happened before that point")
+        raise typer.Exit(int(ExitCode.USAGE))
+    current = state_at(states, seq=seq, object=address)
+    if address is not None and current.height == 0:
+        err.print(f"tracekit: error: no object {obj} in the capture (before that point)")
+        raise typer.Exit(int(ExitCode.USAGE))
+    if fmt is OutputFormat.json:
+        rows_json = [state_json(r, at) for r in current.iter_rows(named=True)]
+        if address is not None:
+            sys.stdout.write(json.dumps(rows_json[-1], indent=2) + "\n")
+        else:
+            sys.stdout.write(json.dumps(rows_json, indent=1) + "\n")
+        return
+    where = (
+        f"after line {at}"
+        if at is not None
+        else (f"at {at_time}s" if at_time is not None else "at the end")
+    )
+    out.print(f"{current.height} objects {where}", markup=False)
+    sys.stdout.write(plain_table(_hex_columns(current), STATE_COLUMNS) + "\n")
+
+
+def _step(rows: Any, fmt: OutputFormat) -> None:
+    """Print ops one by one; on a terminal wait for Enter (q quits)."""
+    interactive = sys.stdin.isatty() and sys.stdout.isatty() and fmt is OutputFormat.text
+    cols = [
+        c
+        for c in (
+            "line",
+            "op",
+            "func",
+            "object",
+            "refs",
+            "handles",
+            "pins",
+            "vmaps",
+            "pages",
+            "mappings",
+            "jobs",
+            "alive",
+        )
+        if c in rows.columns
+    ]
+    for row in _hex_columns(rows).select(cols).iter_rows(named=True):
+        if fmt is OutputFormat.json:
+            sys.stdout.write(json.dumps(row, default=str) + "\n")
+            continue
+        sys.stdout.write("  ".join(f"{k}={v}" for k, v in row.items() if v is not None) + "\n")
+        if interactive and input().strip().lower() == "q":
+            return
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

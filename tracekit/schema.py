@@ -200,6 +200,7 @@ OP_NAMES: dict[str, str] = {
     "call_enter": "a probed function was entered (no buffer-object effect of its own)",
     "call_exit": "a probed function returned (ret = its return code)",
     "syscall_exit": "a task returned to userspace: references borrowed by its calls are gone",
+    "syscall_enter": "a task entered a syscall: so its previous one had returned (as syscall_exit)",
     "lost_events": "the capture lost events on a CPU (count = how many): what follows is uncertain",
     "sample": "an event that only carries kernel counters",
 }
@@ -240,6 +241,7 @@ OPS: dict[str, pl.DataType] = {
     "attachment": pl.UInt64(),
     "vma": pl.UInt64(),
     "fb": pl.UInt64(),
+    "cb": pl.UInt64(),
     "job": pl.String(),
     "fence_context": pl.Int64(),
     "fence_seqno": pl.Int64(),

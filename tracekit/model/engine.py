@@ -68,6 +68,7 @@ OBJ_COUNTERS = (
     "jobs",
 )
 DB_COUNTERS = ("f_count", "db_vmaps", "attachments", "maps")
+BOUNDARIES = ["syscall_exit", "syscall_enter", "fd_close", "task_exit"]
 SAMPLED = {
     "refs": "refcount",
     "handles": "handle_count",
@@ -97,12 +98,13 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
                 "dmabuf_export",
                 "dmabuf_release",
                 "dmabuf_fd",
-                "fd_close",
-                "task_exit",
+                "dmabuf_get",
                 "free",
+                *BOUNDARIES,
             ]
         )
     )
+    borrowed_db: dict[tuple[str, int], list[int]] = defaultdict(list)
     fb_pending: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
     vma_db: dict[tuple[str, int], int] = {}
     fds: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
@@ -114,6 +116,12 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     for r in rare.iter_rows(named=True):
         src, kind, i = r["source"], r["op"], r["_i"]
         key = (r["object"], r["generation"]) if r["object"] is not None else None
+        if kind in BOUNDARIES:
+            for d in borrowed_db.pop((src, r["pid"]), []):
+                if db_alive.get((src, d), True):
+                    db_rows.append((i, d, -1))
+        if kind == "dmabuf_get" and r["owner"] == "call" and r["dmabuf"] is not None:
+            borrowed_db[(src, r["pid"])].append(r["dmabuf"])
         if kind == "get" and r["owner"] == "fb" and key is not None:
             fb_pending[(src, r["pid"])].append(key)
         elif kind == "put" and r["owner"] == "fb":
@@ -146,9 +154,9 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
                 if kind == "fd_close"
                 else list(fds.pop((src, r["pid"]), {}).values())
             )
-            for d in closing:
-                if d is not None and db_alive.get((src, d), True):
-                    db_rows.append((i, d, -1))
+            for closed in closing:
+                if closed is not None and db_alive.get((src, closed), True):
+                    db_rows.append((i, closed, -1))
         elif kind == "mmap" and r["_obj"] is not None and r["vma"] is not None:
             if r["dmabuf"] is not None:
                 db_rows.append((i, r["dmabuf"], 1))
@@ -308,7 +316,7 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     borrowed = rows.filter(
         (pl.col("op") == "create") | ((pl.col("op") == "get") & (pl.col("owner") == "call"))
     )
-    exits = ops.filter(pl.col("op") == "syscall_exit").select(
+    exits = ops.filter(pl.col("op").is_in(BOUNDARIES)).select(
         "source", "pid", pl.col("_i").alias("_exit_i")
     )
     frees = (
@@ -333,41 +341,31 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
         .agg(pl.col("_rel").sum())
     )
     fb = extra.rename({"object": "_obj", "generation": "_gen", "refs": "_fb"})
-    # jobs: a done ends the latest unmatched submit of its job
-    submits = ops.filter(
-        (pl.col("op") == "job_submit") & pl.col("_obj").is_not_null() & pl.col("job").is_not_null()
-    ).select(
-        "source",
-        "job",
-        pl.col("_i").alias("_sub_i"),
-        pl.col("_obj").alias("_jobj"),
-        pl.col("_gen").alias("_jgen"),
-    )
-    dones = (
-        ops.filter((pl.col("op") == "job_done") & pl.col("job").is_not_null())
-        .select("source", "job", "_i")
+    # jobs: a job uses every object submitted with its key until its done; the epoch of a
+    # submit or done is how many dones of that job came before it
+    jobops = (
+        ops.filter(pl.col("op").is_in(["job_submit", "job_done"]) & pl.col("job").is_not_null())
+        .select("_i", "source", "job", "op", "_obj", "_gen")
         .sort("_i")
+        .with_columns(
+            _epoch=(
+                (pl.col("op") == "job_done").cast(pl.Int64).cum_sum()
+                - (pl.col("op") == "job_done").cast(pl.Int64)
+            ).over(["source", "job"])
+        )
     )
-    dones = dones.with_columns(_prev_done=pl.col("_i").shift(1).over(["source", "job"]))
+    first_use = jobops.filter((pl.col("op") == "job_submit") & pl.col("_obj").is_not_null()).unique(
+        subset=["source", "job", "_epoch", "_obj", "_gen"], keep="first", maintain_order=True
+    )
+    submitted = first_use.select("_i", "_obj", "_gen", pl.lit(1, pl.Int64).alias("_js"))
     matched = (
-        dones.join_asof(
-            submits.sort("_sub_i"),
-            left_on="_i",
-            right_on="_sub_i",
-            by=["source", "job"],
-            strategy="backward",
-            check_sortedness=False,
+        jobops.filter(pl.col("op") == "job_done")
+        .select(pl.col("_i").alias("_done_i"), "source", "job", "_epoch")
+        .join(
+            first_use.select("source", "job", "_epoch", "_obj", "_gen"),
+            on=["source", "job", "_epoch"],
         )
-        .filter(
-            pl.col("_sub_i").is_not_null()
-            & (pl.col("_prev_done").is_null() | (pl.col("_prev_done") < pl.col("_sub_i")))
-        )
-        .select(
-            "_i",
-            pl.col("_jobj").alias("_obj"),
-            pl.col("_jgen").alias("_gen"),
-            pl.lit(-1, pl.Int64).alias("_jd"),
-        )
+        .select(pl.col("_done_i").alias("_i"), "_obj", "_gen", pl.lit(-1, pl.Int64).alias("_jd"))
     )
     # rows that only carry an implicit effect at another op's index (the exit, the destroy, the
     # done of a job whose own row names no object) join the object's timeline there
@@ -391,6 +389,7 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
         tl.join(releases, on=["_i", "_obj", "_gen"], how="left")
         .join(fb, on=["_i", "_obj", "_gen"], how="left")
         .join(matched, on=["_i", "_obj", "_gen"], how="left")
+        .join(submitted, on=["_i", "_obj", "_gen"], how="left")
     )
     tl = tl.sort(["source", "_obj", "_gen", "_i"])
     own = ~pl.col("_implicit")
@@ -399,11 +398,7 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
         if counter == "refs":
             d = d + pl.col("_rel").fill_null(0) + pl.col("_fb").fill_null(0)
         if counter == "jobs":
-            d = (
-                d
-                + pl.when(own & (pl.col("op") == "job_submit")).then(1).otherwise(0)
-                + pl.col("_jd").fill_null(0)
-            )
+            d = d + pl.col("_js").fill_null(0) + pl.col("_jd").fill_null(0)
         tl = tl.with_columns(d.alias(f"_d_{counter}"))
     tl = _resynced(tl, keys, "handles", "handle_count")
     # the first handle takes the kref, the last one drops it

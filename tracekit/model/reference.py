@@ -17,7 +17,8 @@ The model's meaning comes from the kernel (Linux 6.1 and 6.12 code paths, shared
 - A dma-buf keeps its own file reference count (``f_count``) and ``vmapping_counter``
   (shared/seeds/002): export starts it at 1, fd lookups, PRIME caches, imports and dma-buf-backed
   vmas take more.
-- ``jobs``: jobs using the object whose finished fence has not signalled.
+- ``jobs``: jobs using the object whose finished fence has not signalled. A job uses every object
+  submitted with its key until it is done; its queue and run events are one job.
 
 Where a probe sampled the kernel's own counter (values read at function entry, before the
 operation), the model checks its value *before* the op against it, records the comparison, and
@@ -37,6 +38,9 @@ from typing import Any
 import polars as pl
 
 from tracekit.schema import STATES, VERIFY
+
+BOUNDARIES = frozenset({"syscall_exit", "syscall_enter", "fd_close", "task_exit"})
+"""Ops after which a task is known to have returned to userspace from what it was doing."""
 
 CHECKED = {
     "refcount": "refs",
@@ -95,10 +99,11 @@ class Replay:
         self.gens: Counter[int] = Counter()
         self.dmabufs: dict[int, DmaBuf] = {}
         self.borrowed: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        self.borrowed_db: dict[int, list[int]] = defaultdict(list)
         self.fb_pending: dict[int, list[tuple[int, int]]] = defaultdict(list)
         self.fb_objs: dict[int, list[tuple[int, int]]] = {}
         self.vma_dmabuf: dict[int, int] = {}
-        self.jobs: dict[str, tuple[int, int]] = {}
+        self.jobs: dict[str, list[tuple[int, int]]] = {}
         self.closed_files: set[int] = set()
         self.fds: dict[int, dict[int, int]] = defaultdict(dict)  # task -> fd -> dma-buf
         self.rows: list[dict[str, Any]] = []
@@ -178,6 +183,14 @@ class Replay:
     def _apply(self, kind: str, op: dict[str, Any], obj: Obj | None, db: DmaBuf | None) -> None:
         pid = op["pid"]
         owner = op.get("owner")
+        if kind in BOUNDARIES:
+            # back in userspace: what the task's calls borrowed is gone
+            for key in self.borrowed.pop(pid, []):
+                held = self.by_key.get(key)
+                if held is not None and held.alive:
+                    held.refs -= 1
+            for dmabuf in self.borrowed_db.pop(pid, []):
+                self._fput(dmabuf)
         if kind in ("get", "create") and obj is not None:
             obj.refs += 1
             if owner == "call" and kind == "get":
@@ -271,25 +284,24 @@ class Replay:
         elif kind in _DMABUF_DELTA and db is not None:
             attr, delta = _DMABUF_DELTA[kind]
             setattr(db, attr, getattr(db, attr) + delta)
+            if kind == "dmabuf_get" and owner == "call":
+                self.borrowed_db[pid].append(db.dmabuf)
         elif kind == "dmabuf_release" and db is not None:
             db.alive = False
-        elif kind == "job_submit" and obj is not None:
-            obj.jobs += 1
-            if op.get("job") is not None:
-                self.jobs[op["job"]] = obj.key
+        elif kind == "job_submit" and op.get("job") is not None:
+            # a job uses every object submitted with it (drm_sched_job_add_implicit_dependencies
+            # once per BO); queue and run events of one job are the same job
+            members = self.jobs.setdefault(op["job"], [])
+            if obj is not None and obj.key not in members:
+                members.append(obj.key)
+                obj.jobs += 1
         elif kind == "job_done":
-            job = op.get("job")
-            done_key: tuple[int, int] | None = self.jobs.pop(job) if job in self.jobs else None
-            # the latest submit of this job, if it is still outstanding; a done whose submit
-            # was not seen (or was already done) changes nothing
-            held = self.by_key.get(done_key) if done_key is not None else None
-            if held is not None:
-                held.jobs -= 1
-        elif kind == "syscall_exit":
-            for key in self.borrowed.pop(pid, []):
+            # its finished fence signalled: the job no longer uses any of its objects; a done
+            # whose submit was not seen changes nothing
+            for key in self.jobs.pop(op.get("job") or "", []):
                 held = self.by_key.get(key)
-                if held is not None and held.alive:
-                    held.refs -= 1
+                if held is not None:
+                    held.jobs -= 1
         elif kind == "lost_events":
             for o in self.objs.values():
                 if o.alive:

@@ -31,7 +31,7 @@ from tracekit.normalize import dialects
 from tracekit.normalize.profiles import EventRule, Profile, load_profiles
 from tracekit.schema import COUNTERS, OPS, conform
 
-POINTER_COLUMNS = ("object", "file", "address", "dmabuf", "attachment", "vma", "fb")
+POINTER_COLUMNS = ("object", "file", "address", "dmabuf", "attachment", "vma", "fb", "cb")
 INT_COLUMNS = ("handle", "size", "count", "ret", "fence_context", "fence_seqno", *COUNTERS)
 _RET_SUFFIXES = ("_ret", "__exit", "_exit")
 
@@ -244,6 +244,8 @@ def _spec_expr(spec: str, ev_cols: set[str]) -> pl.Expr:
         spec, index = m.group(1), int(m.group(2))
     if spec.startswith("entry."):
         base = pl.col("_entry_payload").str.extract(_key_pattern(spec[6:]), 1)
+    elif spec.startswith("outer."):
+        base = pl.col("_outer_payload").str.extract(_key_pattern(spec[6:]), 1)
     elif spec.startswith("inner."):
         base = pl.col(_inner_col(spec))
     else:
@@ -301,6 +303,21 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
         pl.col("line").alias("_entry_line"),
     )
     ev = ev.join(entries, on="_entry", how="left")
+    # the call a call was made from: an entry's enclosing call, a return's entry's
+    outer_line = ev.select(pl.col("_row").alias("_entry"), pl.col("_call").alias("_entry_call"))
+    ev = ev.join(outer_line, on="_entry", how="left").with_columns(
+        _outer=pl.when(pl.col("_at") == "return")
+        .then(pl.col("_entry_call"))
+        .otherwise(pl.col("_call"))
+    )
+    outer_payload = ev.select(
+        "source", pl.col("line").alias("_outer"), pl.col("payload").alias("_outer_payload")
+    )
+    ev = ev.join(
+        outer_payload.unique(subset=["source", "_outer"], keep="first"),
+        on=["source", "_outer"],
+        how="left",
+    )
     # an entry learns its call site from its return probe: (caller+0x.. <- func)
     callers = ev.filter(pl.col("_entry").is_not_null()).select(
         pl.col("_entry").alias("_row"), _caller_func(pl.col("ret_caller")).alias("_ret_site")
@@ -419,6 +436,9 @@ def _rule_ops(m: pl.DataFrame, rule: EventRule, rank: int) -> pl.DataFrame:
             out = out.with_columns(
                 pl.when(raw.str.contains(r"^(0x)?[0-9a-fA-F]{9,}$") | raw.str.starts_with("0x"))
                 .then(parse_pointer(raw).cast(pl.Int128))
+                # an address the kernel printed as a symbol is not 0
+                .when(raw.str.contains(r"^[A-Za-z_.]"))
+                .then(pl.lit(1, pl.Int128))
                 .otherwise(raw.str.to_integer(strict=False).cast(pl.Int128))
                 .alias(flat)
             )
@@ -428,9 +448,19 @@ def _rule_ops(m: pl.DataFrame, rule: EventRule, rank: int) -> pl.DataFrame:
             return out
     values: dict[str, pl.Expr] = {}
     for col, alts in (*rule.fields.items(), *rule.counters.items()):
-        text = pl.coalesce([_spec_expr(a, cols) for a in alts])
+        text = pl.coalesce([_spec_expr(a.removesuffix(":dec"), cols) for a in alts])
         if col in POINTER_COLUMNS:
-            values[col] = parse_pointer(text)
+            # identities printed in decimal (a dma-buf's inode number) are read as such
+            values[col] = pl.coalesce(
+                [
+                    _spec_expr(a.removesuffix(":dec"), cols).str.to_integer(
+                        base=10, dtype=pl.UInt64, strict=False
+                    )
+                    if a.endswith(":dec")
+                    else parse_pointer(_spec_expr(a, cols))
+                    for a in alts
+                ]
+            )
         elif col in INT_COLUMNS:
             values[col] = parse_int(text)
         else:
@@ -482,7 +512,8 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
     # nest: the same operation seen at two probed levels by one task, back to back
     same_as_prev = (
         (pl.col("op") == pl.col("op").shift(1).over(task))
-        & (pl.col("object") == pl.col("object").shift(1).over(task))
+        & pl.col("object").eq_missing(pl.col("object").shift(1).over(task))
+        & pl.col("dmabuf").eq_missing(pl.col("dmabuf").shift(1).over(task))
         & (pl.col("func") != pl.col("func").shift(1).over(task))
     )
     for c in counters:
@@ -537,6 +568,19 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
         )
     )
 
+    # dma-buf poll callbacks: dma_buf_poll_cb names the callback (struct dma_buf_poll_cb_t, in the
+    # dma-buf) that dma_buf_poll_add_cb queued; the dma-buf is the one it was queued for
+    cbs = (
+        ops.filter(pl.col("cb").is_not_null() & pl.col("dmabuf").is_not_null())
+        .select("source", "cb", "seq", pl.col("dmabuf").alias("_cbdb"))
+        .sort("seq")
+    )
+    if cbs.height:
+        ops = ops.sort("seq").join_asof(
+            cbs, on="seq", by=["source", "cb"], strategy="backward", check_sortedness=False
+        )
+        ops = ops.with_columns(dmabuf=pl.coalesce(pl.col("dmabuf"), pl.col("_cbdb"))).drop("_cbdb")
+        ops = ops.sort(["source", "seq", "_oid"])
     # jobs: the key is the finished fence; a fence_signal of a submitted job's fence is its done
     ops = ops.with_columns(
         job=pl.when(

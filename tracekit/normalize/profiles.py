@@ -14,15 +14,18 @@ with ``--profiles``). Each ``[[event]]`` entry says:
     have no buffer-object effect.
 ``fields`` / ``counters``
     Canonical column = where its value comes from: a payload key (``obj``; ``file_priv|file``
-    takes the first present), ``entry.KEY`` (a return probe's own entry), ``inner.FUNC.KEY``
+    takes the first present), ``entry.KEY`` (a return probe's own entry), ``outer.KEY`` (the
+    entry of the call this call was made from: dma_buf_poll_add_cb inside dma_buf_poll),
+    ``inner.FUNC.KEY``
     (the first event of ``FUNC`` inside this call, by the same task), ``KEY[0]`` / ``KEY[1]``
     (the halves of ``ctx:seqno``), or ``payload`` (the whole text). ``KEY:hex`` reads a bare hex
-    number (syscall tracepoints print ``sys_close(fd: a)``); ``KEY: value`` pairs are read like
-    ``KEY=value``.
+    number (syscall tracepoints print ``sys_close(fd: a)``), ``KEY:dec`` a decimal identity where
+    pointers are expected (a dma-buf's ``ino``); ``KEY: value`` pairs are read like ``KEY=value``.
 ``when``
     A condition (``grammars/condition.lark``) over those names; the op is emitted where it holds.
     ``caller`` is the function the call returned to (from the return probe's location), so an
-    entry can be told apart by who called it: ``caller == "drm_gem_open_ioctl"``.
+    entry can be told apart by who called it: ``caller == "drm_gem_open_ioctl"``. Values are
+    numbers; an address printed as a symbol (``qproc=__pollwait+0x0/0x120``) counts as 1.
 ``owner`` / ``owner_by_caller``
     Who holds the reference a get/put moves; by the call site of a return probe.
 ``nest``
@@ -66,7 +69,7 @@ FIELD_COLUMNS = frozenset(OPS) - {
     *COUNTERS,
 }
 _SPEC = re.compile(
-    r"^(?:payload|(?:entry\.|inner\.[A-Za-z_][\w.]*\.)?[A-Za-z_][\w$]*(?:\[[01]\])?(?::hex)?)$"
+    r"^(?:payload|(?:entry\.|outer\.|inner\.[A-Za-z_][\w.]*\.)?[A-Za-z_][\w$]*(?:\[[01]\])?(?::hex|:dec)?)$"
 )
 _KEYS = {
     "match",
