@@ -20,6 +20,9 @@ from tracekit.schema import FormatDtype, TsUnitDtype
 
 _EVENT_NAME = r"^[A-Za-z_][\w.\-]*$"
 _DIGITS = r"^\d+$"
+# grammars/ftrace.lark SYSCALL_ENTER / SYSCALL_EXIT (the body after the context columns)
+_SYS_ENTER = r"^sys_\w+\(.*\)$"
+_SYS_EXIT = r"^sys_\w+ -> \S+$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +118,55 @@ def parse_ftrace_frame(lines: pl.DataFrame, layout: Layout) -> tuple[pl.DataFram
         .otherwise(raw_name),
         payload=pl.when(trailing_colon).then(pl.lit("")).otherwise(pl.col("payload")),
     )
+    # syscall tracepoints: "sys_close(fd: 3)" is sys_enter_close, "sys_ioctl -> 0x0" sys_exit_ioctl
+    df = df.with_columns(_body_r=body_col.str.strip_chars_end())
+    body_r = pl.col("_body_r")
+    df = df.with_columns(
+        _sysp=body_col.str.starts_with("sys_"),
+        _paren=body_r.str.find("(", literal=True),
+        _arrow=body_r.str.find(" -> ", literal=True),
+    )
+    paren, arrow, sysp = pl.col("_paren"), pl.col("_arrow"), pl.col("_sysp")
+    sys_name = pl.when(sysp).then(body_r.str.slice(4, pl.coalesce(paren, arrow) - 4))
+    df = df.with_columns(_sysname_ok=sys_name.str.contains(r"^\w+$").fill_null(False))
+    ok_name = pl.col("_sysname_ok")
+    # SYSCALL_ENTER /sys_\w+\(.*\)\s*$/ and SYSCALL_EXIT /sys_\w+ -> \S+/ of grammars/ftrace.lark
+    is_enter = (
+        sysp
+        & ok_name
+        & paren.is_not_null()
+        & body_r.str.ends_with(")")
+        & (arrow.is_null() | (paren < arrow))
+    )
+    tail_ret = body_r.str.slice(arrow + 4)
+    is_exit = (
+        sysp
+        & ok_name
+        & arrow.is_not_null()
+        & ~is_enter
+        & (tail_ret.str.len_bytes() > 0)
+        & ~tail_ret.str.contains(" ", literal=True)
+    )
+    df = df.with_columns(
+        _sys=is_enter | is_exit,
+        event=pl.when(is_enter)
+        .then(pl.lit("sys_enter_") + body_r.str.slice(4, paren - 4))
+        .when(is_exit)
+        .then(pl.lit("sys_exit_") + body_r.str.slice(4, arrow - 4))
+        .otherwise(pl.col("event")),
+        payload=pl.when(is_enter)
+        .then(body_r.str.slice(paren + 1, body_r.str.len_bytes() - paren - 2))
+        .when(is_exit)
+        .then(body_r.str.slice(arrow + 4).str.strip_chars())
+        .otherwise(pl.col("payload")),
+    )
     ok = (
         (pl.col("dash") == "-")
         & pl.col("pid_text").str.contains(_DIGITS)
         & pl.col("cpu_text").str.contains(r"^\[\d{3}\] $")
         & (pl.col("sep") == " ")
         & pl.col("ts_text").str.contains(r"^\d+(\.\d+)?$")
-        & pl.col("event").str.contains(_EVENT_NAME)
+        & (pl.col("_sys") | pl.col("event").str.contains(_EVENT_NAME))
         & pl.col("comm").str.len_bytes().gt(0)
         & pl.col("ts").is_not_null()
     )
@@ -133,10 +178,8 @@ def parse_ftrace_frame(lines: pl.DataFrame, layout: Layout) -> tuple[pl.DataFram
         )
     if layout.flags:
         ok = ok & pl.col("flags").str.contains(r"^[^\s\[\]():]+$")
-    parsed = df.with_columns(_ok=ok.fill_null(False)).collect()
-    taken = parsed.filter(pl.col("_ok"))
-    rest = parsed.filter(~pl.col("_ok")).select("line", "text")
-    events = taken.select(
+    parsed = df.with_columns(_ok=ok.fill_null(False))
+    events = parsed.filter(pl.col("_ok")).select(
         "line",
         pl.lit("ftrace", FormatDtype).alias("format"),
         "ts",
@@ -149,93 +192,138 @@ def parse_ftrace_frame(lines: pl.DataFrame, layout: Layout) -> tuple[pl.DataFram
         "event",
         pl.col("payload").str.strip_chars_end(),
     )
-    return split_probe_fields(events, "ftrace"), rest
+    events_df, rest = pl.collect_all(
+        [
+            split_probe_fields_lazy(events, "ftrace"),
+            parsed.filter(~pl.col("_ok")).select("line", "text"),
+        ]
+    )
+    return events_df, rest
 
 
 def name_end_is_null(body: pl.Expr) -> pl.Expr:
     return body.str.find(": ", literal=True).is_null()
 
 
-_LOCATION = (
-    r"^\((?:(?P<a_addr>(?:0x)?[0-9a-fA-F]{6,})|(?P<a_sym>[A-Za-z_.$][\w.$]*)"
-    r"(?P<a_off>\+0x[0-9a-fA-F]+(?:/0x[0-9a-fA-F]+)?)?(?: \[(?P<a_mod>[\w\-]+)\])?)"
-    r"(?: <- (?:(?P<b_addr>(?:0x)?[0-9a-fA-F]{6,})|(?P<b_sym>[A-Za-z_.$][\w.$]*)"
-    r"(?P<b_off>\+0x[0-9a-fA-F]+(?:/0x[0-9a-fA-F]+)?)?(?: \[(?P<b_mod>[\w\-]+)\])?))?\)"
-    r"(?: +(?P<args>.*))?$"
-)
+# One side of a probe location, as grammars/probe.lark accepts it (tokens may be separated by
+# spaces: the grammar ignores them): a run of 6+ hex digits (an address: uprobes, trace-cmd and
+# perf) or SYMBOL [+0xOFF[/0xSIZE]] [[module]].
+_SIDE = r"(?:(?:0x)?[0-9a-fA-F]{6,}|[A-Za-z_.$][\w.$]* *(?:\+0x[0-9a-fA-F]+(?:/0x[0-9a-fA-F]+)?)? *(?:\[[\w\-]+\])?)"
+_LOCATION_OK = rf"^ *{_SIDE} *(?:<- *{_SIDE} *)?$"
+_ADDRESS = r"^(?:0x)?[0-9a-fA-F]{6,}$"
+
+
+def _side_columns(df: pl.LazyFrame, side: str) -> pl.LazyFrame:
+    """Symbol or address, offset and module of one side (``_a``/``_b``) of a location, as
+    columns ``{side}_func``, ``{side}_site``, ``{side}_off``, ``{side}_mod``, ``{side}_is_site``."""
+    t = pl.col(side)
+    df = df.with_columns(t.str.strip_chars(" ").alias(side))
+    df = df.with_columns(
+        pl.col(side).str.contains(_ADDRESS).alias(f"{side}_addr"),
+        pl.col(side).str.find("+", literal=True).alias(f"{side}_plus"),
+        pl.col(side).str.find("[", literal=True).alias(f"{side}_br"),
+        pl.col(side).str.len_bytes().alias(f"{side}_len"),
+    )
+    t, plus, br, n = (
+        pl.col(side),
+        pl.col(f"{side}_plus"),
+        pl.col(f"{side}_br"),
+        pl.col(f"{side}_len"),
+    )
+    is_addr = pl.col(f"{side}_addr")
+    df = df.with_columns(
+        t.str.slice(0, pl.coalesce(plus, br, n)).str.strip_chars_end(" ").alias(f"{side}_sym"),
+        pl.when(plus.is_not_null())
+        .then(t.str.slice(plus, pl.coalesce(br, n) - plus).str.strip_chars_end(" "))
+        .alias(f"{side}_off"),
+        pl.when(br.is_not_null() & ~is_addr)
+        .then(t.str.slice(br + 1, t.str.find("]", literal=True) - br - 1))
+        .alias(f"{side}_mod"),
+        (pl.lit("0x") + t.str.to_lowercase().str.strip_prefix("0x")).alias(f"{side}_hex"),
+    )
+    off, sym, hexa = pl.col(f"{side}_off"), pl.col(f"{side}_sym"), pl.col(f"{side}_hex")
+    return df.with_columns(
+        pl.when(is_addr).then(hexa).otherwise(sym).alias(f"{side}_func"),
+        pl.when(is_addr).then(hexa).otherwise(sym + off.fill_null("")).alias(f"{side}_site"),
+        (~is_addr & off.is_not_null()).alias(f"{side}_is_site"),
+    )
 
 
 def split_probe_fields(events: pl.DataFrame, fmt: str) -> pl.DataFrame:
+    """Eager wrapper of :func:`split_probe_fields_lazy`."""
+    return split_probe_fields_lazy(events.lazy(), fmt).collect()
+
+
+def split_probe_fields_lazy(events: pl.LazyFrame, fmt: str) -> pl.LazyFrame:
     """Add probe_func/probe_offset/probe_module/ret_caller from ``(location)`` payloads.
 
-    Mirrors :func:`tracekit.ingest.grammar.parse_probe`; payloads whose location that function
-    would reject keep their payload and get no probe fields, as in the Lark path.
+    Mirrors :func:`tracekit.ingest.grammar.parse_probe`; a payload whose location that function
+    would reject keeps its payload and gets no probe fields, as in the Lark path. Computed in
+    stages of materialised columns: nested expressions would recompute shared parts.
     """
-    is_probe = pl.col("payload").str.starts_with("(")
-    if not events.select(is_probe.any()).item():
-        return events.with_columns(
-            probe_func=pl.lit(None, pl.String),
-            probe_offset=pl.lit(None, pl.Int64),
-            probe_module=pl.lit(None, pl.String),
-            ret_caller=pl.lit(None, pl.String),
-        )
-    g = pl.col("_loc")
-    with_loc = events.with_columns(
-        _loc=pl.when(is_probe).then(pl.col("payload").str.extract_groups(_LOCATION))
-    ).unnest("_loc")
-    has = pl.col("a_sym").is_not_null() | pl.col("a_addr").is_not_null()
-    is_ret = pl.col("b_sym").is_not_null() | pl.col("b_addr").is_not_null()
-    a_site = pl.col("a_off").is_not_null() & pl.col("a_sym").is_not_null()
-    b_site = pl.col("b_off").is_not_null() & pl.col("b_sym").is_not_null()
-    # kernel text prints (caller <- func); trace-cmd and perf print (func <- caller)
-    a_is_caller = a_site | (~b_site & pl.lit(fmt == "ftrace"))
-
-    def loc_text(side: str) -> pl.Expr:
-        return (
-            pl.when(pl.col(f"{side}_sym").is_not_null())
-            .then(pl.col(f"{side}_sym") + pl.col(f"{side}_off").fill_null(""))
-            .otherwise(
-                pl.lit("0x") + pl.col(f"{side}_addr").str.to_lowercase().str.strip_prefix("0x")
-            )
-        )
-
-    def func_text(side: str) -> pl.Expr:
-        return (
-            pl.when(pl.col(f"{side}_sym").is_not_null())
-            .then(pl.col(f"{side}_sym"))
-            .otherwise(
-                pl.lit("0x") + pl.col(f"{side}_addr").str.to_lowercase().str.strip_prefix("0x")
-            )
-        )
-
-    def hex_offset(side: str) -> pl.Expr:
-        off = pl.col(f"{side}_off").str.slice(3).str.split("/").list.first()
-        return off.str.to_integer(base=16, strict=False)
-
-    del g
-    out = with_loc.with_columns(
-        probe_func=pl.when(~has)
-        .then(None)
-        .when(~is_ret)
-        .then(func_text("a"))
-        .when(a_is_caller)
-        .then(func_text("b"))
-        .otherwise(func_text("a")),
-        probe_offset=pl.when(has & ~is_ret).then(hex_offset("a")),
-        probe_module=pl.when(~has)
-        .then(None)
-        .when(~is_ret)
-        .then(pl.col("a_mod"))
-        .when(a_is_caller)
-        .then(pl.col("b_mod"))
-        .otherwise(pl.col("a_mod")),
-        ret_caller=pl.when(has & is_ret).then(
-            pl.when(a_is_caller).then(loc_text("a")).otherwise(loc_text("b"))
-        ),
-        payload=pl.when(has)
-        .then(pl.col("args").fill_null("").str.strip_chars_end())
-        .otherwise(pl.col("payload")),
+    payload = pl.col("payload")
+    df = events.with_columns(
+        _close=payload.str.find(")", literal=True), _open=payload.str.starts_with("(")
     )
-    return out.drop(
-        "a_sym", "a_off", "a_mod", "a_addr", "b_sym", "b_off", "b_mod", "b_addr", "args"
+    df = df.with_columns(
+        _loc=pl.when(pl.col("_open") & pl.col("_close").is_not_null()).then(
+            payload.str.slice(1, pl.col("_close") - 1)
+        )
+    )
+    df = df.with_columns(
+        _valid=pl.col("_loc").str.contains(_LOCATION_OK).fill_null(False),
+        _arrow=pl.col("_loc").str.find("<-", literal=True),
+    )
+    arrow = pl.col("_arrow")
+    df = df.with_columns(
+        _a=pl.when(arrow.is_not_null())
+        .then(pl.col("_loc").str.slice(0, arrow))
+        .otherwise(pl.col("_loc")),
+        _b=pl.when(arrow.is_not_null()).then(pl.col("_loc").str.slice(arrow + 2)),
+    )
+    df = _side_columns(_side_columns(df, "_a"), "_b")
+    valid, is_ret = pl.col("_valid"), arrow.is_not_null()
+    # kernel text prints (caller <- func); trace-cmd and perf print (func <- caller); a side with
+    # an offset is the call site whichever the order
+    a_is_caller = pl.col("_a_is_site") | (
+        ~pl.col("_b_is_site").fill_null(False) & pl.lit(fmt == "ftrace")
+    )
+    hex_off = (
+        pl.col("_a_off")
+        .str.slice(3)
+        .str.split("/")
+        .list.first()
+        .str.to_integer(base=16, strict=False)
+    )
+    out = df.with_columns(_caller_a=a_is_caller).with_columns(
+        probe_func=pl.when(~valid)
+        .then(None)
+        .when(~is_ret)
+        .then(pl.col("_a_func"))
+        .when(pl.col("_caller_a"))
+        .then(pl.col("_b_func"))
+        .otherwise(pl.col("_a_func")),
+        probe_offset=pl.when(valid & ~is_ret).then(hex_off),
+        probe_module=pl.when(~valid)
+        .then(None)
+        .when(~is_ret)
+        .then(pl.col("_a_mod"))
+        .when(pl.col("_caller_a"))
+        .then(pl.col("_b_mod"))
+        .otherwise(pl.col("_a_mod")),
+        ret_caller=pl.when(valid & is_ret).then(
+            pl.when(pl.col("_caller_a")).then(pl.col("_a_site")).otherwise(pl.col("_b_site"))
+        ),
+        payload=pl.when(valid)
+        .then(payload.str.slice(pl.col("_close") + 1).str.strip_chars())
+        .otherwise(payload),
+    )
+    names = events.collect_schema().names()
+    return out.select(
+        names
+        + [
+            c
+            for c in ("probe_func", "probe_offset", "probe_module", "ret_caller")
+            if c not in names
+        ]
     )
