@@ -138,3 +138,25 @@ def test_cli_history_and_step() -> None:
     assert hist.exit_code == 0 and "create" in hist.stdout and "free" in hist.stdout
     step = runner.invoke(app, ["replay", path, "--object", address, "--step"])
     assert step.exit_code == 0 and step.stdout.count("\n") == hist.stdout.count("\n") - 1
+
+
+def test_captures_of_different_kernels_replayed_together_keep_their_own_semantics() -> None:
+    """Evidence for a kernel difference (6.12 framebuffer handle references) is per capture."""
+    rep = replay_paths([str(p) for p in REAL])
+    assert rep.checks["source"].n_unique() == len(REAL)
+    assert rep.disagreements.height == 0, rep.disagreements.to_dicts()
+
+
+def test_state_after_a_line_includes_references_released_without_naming_the_object() -> None:
+    """The fence ioctl's lookup is released when the ioctl returns (sys_exit_ioctl names no
+    object): standing after that line shows it, through the op's implicit row."""
+    path = str(TRACES / "real/linux-6.1/vgem_basic.txt")
+    rep = replay_paths([path])
+    submit = rep.states.filter(pl.col("op") == "job_submit").row(0, named=True)
+    after_return = rep.states.filter(
+        pl.col("implicit") & (pl.col("object") == submit["object"]) & (pl.col("seq") > submit["seq"])
+    ).row(0, named=True)
+    assert after_return["op"] == "syscall_exit"
+    assert after_return["refs"] == submit["refs"] - 1
+    now = state_at(rep.states, seq=after_return["seq"], object=submit["object"]).row(0, named=True)
+    assert (now["refs"], now["jobs"]) == (after_return["refs"], 1)

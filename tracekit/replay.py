@@ -99,7 +99,11 @@ def state_at(
     first = rows.group_by(["source", "object", "generation"]).agg(
         pl.col("seq").min().alias("_first")
     )
-    last = rows.sort("seq").group_by(["source", "object", "generation"], maintain_order=True).last()
+    last = (
+        rows.sort("seq", maintain_order=True)
+        .group_by(["source", "object", "generation"], maintain_order=True)
+        .last()
+    )
     return (
         last.join(first, on=["source", "object", "generation"])
         .sort(["source", "_first"])

@@ -284,6 +284,7 @@ STATES: dict[str, pl.DataType] = {
     "address": pl.UInt64(),
     "job": pl.String(),
     "call": pl.Int64(),
+    "implicit": pl.Boolean(),
     "object": pl.UInt64(),
     "generation": pl.Int32(),
     "refs": pl.Int64(),
@@ -311,6 +312,9 @@ STATES: dict[str, pl.DataType] = {
 }
 """One row per op: the op's own columns, then the state after it of the object it touched
 (``object`` .. ``uncertain``; null when it touched none) and of the dma-buf (``dmabuf`` ..).
+An op that changes objects or dma-bufs it does not name (a task returning to userspace releases
+what it borrowed, a framebuffer destroy, a job done, an fd closed) is followed by one
+``implicit`` row for each of them, objects by address then dma-bufs by address.
 ``refs`` is the GEM kref, ``handles`` handle_count, ``file_handles`` the handles the op's DRM
 file holds, ``pages``/``vmaps`` the shmem use counts, ``mappings`` userspace vmas, ``jobs`` jobs
 not yet done; ``start_known`` is false for objects first seen mid-life and ``uncertain`` true

@@ -597,12 +597,37 @@ def _assemble(ops: pl.DataFrame, objs: pl.DataFrame, dbs: pl.DataFrame) -> pl.Da
         "job",
         "call",
     )
-    out = (
+    own = (
         base.join(own_obj, on="_i", how="left")
         .join(own_db, on="_i", how="left")
         .rename({"_db": "dmabuf"})
+        .with_columns(
+            implicit=pl.lit(False),
+            _ord=pl.lit(0),
+            _k1=pl.lit(0, pl.UInt64),
+            _k2=pl.lit(0, pl.Int32),
+        )
     )
-    return out.sort("_i").select(list(STATES)).cast(STATES)  # type: ignore[arg-type]
+    # objects and dma-bufs an op changed without naming them: a row each, after the op's own
+    imp_obj = (
+        objs.filter(pl.col("_implicit"))
+        .select("_i", pl.col("_obj").alias("object"), pl.col("_gen").alias("generation"), *obj_cols)
+        .with_columns(file_handles=pl.lit(None, pl.Int64))
+        .join(base, on="_i")
+        .with_columns(
+            implicit=pl.lit(True), _ord=pl.lit(1), _k1=pl.col("object"), _k2=pl.col("generation")
+        )
+    )
+    imp_db = (
+        dbs.filter(pl.col("_implicit"))
+        .select("_i", "dmabuf", "f_count", "db_vmaps", "attachments", "db_alive", "db_start_known")
+        .join(base, on="_i")
+        .with_columns(
+            implicit=pl.lit(True), _ord=pl.lit(2), _k1=pl.col("dmabuf"), _k2=pl.lit(0, pl.Int32)
+        )
+    )
+    out = pl.concat([own, imp_obj, imp_db], how="diagonal_relaxed")
+    return out.sort(["_i", "_ord", "_k1", "_k2"]).select(list(STATES)).cast(STATES)  # type: ignore[arg-type]
 
 
 def _checks(ops: pl.DataFrame, objs: pl.DataFrame, dbs: pl.DataFrame) -> pl.DataFrame:

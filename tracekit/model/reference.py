@@ -109,6 +109,10 @@ class Replay:
         self.rows: list[dict[str, Any]] = []
         self.checks: list[dict[str, Any]] = []
         self.by_key: dict[tuple[int, int], Obj] = {}
+        # objects and dma-bufs an op changed without naming them (a task's return releasing what
+        # it borrowed, a framebuffer destroy, a job done, an fd closed): each gets a row too
+        self.touched: dict[tuple[int, int], Obj] = {}
+        self.touched_db: dict[int, DmaBuf] = {}
 
     # --- lookups ----------------------------------------------------------------------------
     def _obj(self, address: int | None, generation: int | None) -> Obj | None:
@@ -177,8 +181,15 @@ class Replay:
         else:
             obj = self._obj(address, generation)
         self._check(op, obj, db)
+        self.touched, self.touched_db = {}, {}
         self._apply(kind, op, obj, db)
         self.rows.append(_state_row(op, obj, db))
+        for key in sorted(self.touched):
+            if obj is None or key != obj.key:
+                self.rows.append(_state_row(op, self.touched[key], None, implicit=True))
+        for address in sorted(self.touched_db):
+            if db is None or address != db.dmabuf:
+                self.rows.append(_state_row(op, None, self.touched_db[address], implicit=True))
 
     def _apply(self, kind: str, op: dict[str, Any], obj: Obj | None, db: DmaBuf | None) -> None:
         pid = op["pid"]
@@ -189,6 +200,7 @@ class Replay:
                 held = self.by_key.get(key)
                 if held is not None and held.alive:
                     held.refs -= 1
+                    self.touched[held.key] = held
             for dmabuf in self.borrowed_db.pop(pid, []):
                 self._fput(dmabuf)
         if kind in ("get", "create") and obj is not None:
@@ -209,6 +221,7 @@ class Replay:
                     held = self.by_key.get(key)
                     if held is not None:
                         held.refs -= 1
+                        self.touched[held.key] = held
             elif obj is not None:
                 obj.refs -= 1
         elif kind == "handle_create" and obj is not None:
@@ -253,6 +266,7 @@ class Replay:
                 )
                 if backing is not None:
                     self.dmabufs[backing].f_count += 1
+                    self.touched_db[backing] = self.dmabufs[backing]
                     self.vma_dmabuf[vma] = backing
         elif kind == "munmap" and obj is not None:
             obj.refs -= 1
@@ -260,6 +274,7 @@ class Replay:
             backing = self.vma_dmabuf.pop(op.get("vma") or -1, None)
             if backing is not None and backing in self.dmabufs:
                 self.dmabufs[backing].f_count -= 1
+                self.touched_db[backing] = self.dmabufs[backing]
         elif kind == "dmabuf_export" and db is not None:
             db.f_count += 2 if owner == "prime" else 1
             db.obj = obj.key if obj is not None else None
@@ -302,6 +317,7 @@ class Replay:
                 held = self.by_key.get(key)
                 if held is not None:
                     held.jobs -= 1
+                    self.touched[held.key] = held
         elif kind == "lost_events":
             for o in self.objs.values():
                 if o.alive:
@@ -316,6 +332,7 @@ class Replay:
         db = self.dmabufs.get(dmabuf) if dmabuf is not None else None
         if db is not None and db.alive:
             db.f_count -= 1
+            self.touched_db[db.dmabuf] = db
 
     def _vma_obj(self, dmabuf: int) -> tuple[int, int] | None:
         db = self.dmabufs.get(dmabuf)
@@ -380,7 +397,9 @@ def _check_row(
     }
 
 
-def _state_row(op: dict[str, Any], obj: Obj | None, db: DmaBuf | None) -> dict[str, Any]:
+def _state_row(
+    op: dict[str, Any], obj: Obj | None, db: DmaBuf | None, *, implicit: bool = False
+) -> dict[str, Any]:
     row = {
         k: op.get(k)
         for k in (
@@ -398,6 +417,7 @@ def _state_row(op: dict[str, Any], obj: Obj | None, db: DmaBuf | None) -> dict[s
             "call",
         )
     }
+    row["implicit"] = implicit
     if obj is not None:
         row.update(
             object=obj.object,
@@ -417,7 +437,9 @@ def _state_row(op: dict[str, Any], obj: Obj | None, db: DmaBuf | None) -> dict[s
             uncertain=obj.uncertain,
             madv=obj.madv,
             purged=obj.purged,
-            file_handles=obj.per_file.get(op["file"], 0) if op.get("file") is not None else None,
+            file_handles=obj.per_file.get(op["file"], 0)
+            if op.get("file") is not None and not implicit
+            else None,
         )
     if db is not None:
         row.update(

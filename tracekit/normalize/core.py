@@ -221,8 +221,12 @@ def _match(ev: pl.DataFrame, table: pl.DataFrame, prefixes: list[tuple[str, int]
         tp, left_on="event", right_on="_name", how="inner"
     )
     parts = [by_probe, by_event]
+    # a prefix rule is a fallback: events an exact name matched are not matched again
+    named = by_event.select("_row").unique()
     for prefix, rid in prefixes:
-        hit = ev.filter(pl.col("_func").is_null() & pl.col("event").str.starts_with(prefix))
+        hit = ev.filter(pl.col("_func").is_null() & pl.col("event").str.starts_with(prefix)).join(
+            named, on="_row", how="anti"
+        )
         parts.append(hit.with_columns(_rule=pl.lit(rid, pl.Int64)))
     return pl.concat([p.select([*ev.columns, "_rule"]) for p in parts])
 

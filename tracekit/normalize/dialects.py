@@ -137,7 +137,8 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
     handle_after = task_ops.filter(
         (pl.col("op") == "put") & (pl.col("owner") == "fb") & (pl.col("_next_op") == "handle_put")
     )
-    fb_handles = handle_after.height > 0
+    # evidence is per capture: a 6.1 capture replayed with a 6.12 one keeps its own semantics
+    fb_handle_sources = handle_after.select("source").unique()
     by_handle = handle_after.select(
         "source", "fb", pl.col("_next_obj").alias("_obj"), pl.col("_next_gen").alias("_gen")
     )
@@ -151,8 +152,10 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
     )
     rest = ops.join(named.select("source", "seq").unique(), on=["source", "seq"], how="anti")
     ops = pl.concat([rest, named]).sort(["source", "seq"], maintain_order=True)
-    if fb_handles:
-        lookups = ops.filter((pl.col("op") == "get") & (pl.col("owner") == "fb"))
+    if fb_handle_sources.height:
+        lookups = ops.filter((pl.col("op") == "get") & (pl.col("owner") == "fb")).join(
+            fb_handle_sources, on="source", how="semi"
+        )
         ops = pl.concat(
             [
                 ops,

@@ -1,0 +1,170 @@
+"""Normalisation: every real GEM event maps to an op, generations across address reuse, jobs
+linked to fences, profiles as data (and a new one added without code)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import FIXTURES, TRACES, rel
+from tracekit.errors import GrammarError
+from tracekit.ingest import parse_paths
+from tracekit.normalize import load_profiles, normalize
+from tracekit.normalize.profiles import load_profile
+
+REAL = sorted(TRACES.glob("real/*/*.txt"))
+PROFILE_FIXTURES = sorted((FIXTURES / "profiles").glob("*.txt"))
+
+
+def _norm(path: Path):  # type: ignore[no-untyped-def]
+    return normalize(parse_paths([str(path)]).events)
+
+
+@pytest.mark.parametrize("path", REAL, ids=rel)
+def test_every_event_of_a_real_capture_is_known(path: Path) -> None:
+    """No event of the real captures is unknown to the profiles (sched noise would be listed, and
+    is normal; these captures only hold GEM, dma-buf, fence, syscall and marker events)."""
+    norm = _norm(path)
+    assert norm.unknown.height == 0, norm.unknown.to_dicts()
+    assert norm.ops.height > 0
+
+
+# Profiles whose events are all known but carry no buffer-object effect: v3d's per-queue seqnos
+# cannot key jobs (its jobs come through drm_sched); panthor's tracepoints are firmware/IRQ events.
+NO_EFFECT = {"v3d.txt", "panthor.txt"}
+
+
+@pytest.mark.parametrize("path", PROFILE_FIXTURES, ids=rel)
+def test_profile_fixture_maps_to_ops(path: Path) -> None:
+    norm = _norm(path)
+    assert norm.unknown.height == 0, norm.unknown.to_dicts()
+    effects = norm.ops.filter(
+        ~pl.col("op").is_in(["call_enter", "call_exit", "syscall_enter", "syscall_exit"])
+    )
+    assert (effects.height == 0) == (path.name in NO_EFFECT)
+
+
+def test_profiles_cover_the_listed_drivers() -> None:
+    names = {p.name for p in load_profiles()}
+    for needed in (
+        "gem_core",
+        "gem_shmem",
+        "gem_vram",
+        "ttm",
+        "prime",
+        "dma_buf",
+        "dma_buf_events",
+        "dma_fence",
+        "drm_sched",
+        "i915",
+        "xe",
+        "amdgpu",
+        "msm",
+        "v3d",
+        "vc4",
+        "virtio_gpu",
+        "panfrost",
+        "panthor",
+    ):
+        assert needed in names
+
+
+def test_generations_across_address_reuse(tmp_capture) -> None:  # type: ignore[no-untyped-def]
+    """A create at an address that was freed starts a new object; ops after it belong to it."""
+    lines = []
+    for i, obj in enumerate(["0xffff888100001000", "0xffff888100001000"]):
+        t = 10 + i
+        lines += [
+            f"            test-42      [000] .....   {t}.000001: drm_gem_private_object_init: (drm_gem_private_object_init+0x0/0xb0 [drm]) dev=0x1 obj={obj} size=4096",
+            f"            test-42      [000] .....   {t}.000002: drm_gem_shmem_get_pages: (drm_gem_shmem_get_pages+0x0/0x90 [drm_shmem_helper]) shmem={obj} pages_use_count=0",
+            f"            test-42      [000] .....   {t}.000003: drm_gem_shmem_put_pages: (drm_gem_shmem_put_pages+0x0/0x80 [drm_shmem_helper]) shmem={obj} pages_use_count=1",
+            f"            test-42      [000] .....   {t}.000004: drm_gem_shmem_free: (drm_gem_shmem_free+0x0/0xc0 [drm_shmem_helper]) shmem={obj} pages_use_count=0 vmap_use_count=0",
+        ]
+    ops = normalize(parse_paths([str(tmp_capture("\n".join(lines)))]).events).ops
+    gens = ops.select("op", "generation").rows()
+    assert gens == [
+        ("create", 1),
+        ("get_pages", 1),
+        ("put_pages", 1),
+        ("free", 1),
+        ("create", 2),
+        ("get_pages", 2),
+        ("put_pages", 2),
+        ("free", 2),
+    ]
+
+
+def test_hashed_and_bare_pointers_normalise_to_integers(tmp_capture) -> None:  # type: ignore[no-untyped-def]
+    text = "\n".join(
+        [
+            "     kworker/u8:2-123     [001] .....   100.000001: drm_sched_job: entity=0000000076f0d517, id=1, fence=000000008dd56028, ring=gfx, job count:1, hw job count:0",
+            "     kworker/u8:2-123     [001] .....   100.000002: drm_sched_process_job: fence=000000008dd56028 signaled",
+        ]
+    )
+    ops = normalize(parse_paths([str(tmp_capture(text))]).events).ops
+    assert ops["op"].to_list() == ["job_submit", "job_done"]
+    assert ops["job"].n_unique() == 1
+
+
+def test_vgem_fences_are_jobs_linked_to_their_fences() -> None:
+    ops = _norm(TRACES / "real/linux-6.1/vgem_basic.txt").ops
+    subs = ops.filter(pl.col("op") == "job_submit")
+    dones = ops.filter(pl.col("op") == "job_done")
+    assert subs.height == 2
+    # each submitted job is ended by the dma_fence_signaled of its fence, on the same object
+    linked = subs.join(dones, on=["job", "object"], suffix="_done")
+    assert linked.height == 2
+    assert (linked["seq_done"] > linked["seq"]).all()
+    assert set(subs["job"].to_list()) == {
+        f"{c}:{s}" for c, s in subs.select("fence_context", "fence_seqno").rows()
+    }
+
+
+def test_sched_616_dialect_job_key_is_the_finished_fence() -> None:
+    ops = _norm(FIXTURES / "profiles/drm_sched.txt").ops
+    new = ops.filter(
+        pl.col("fence_context").is_not_null() & pl.col("op").is_in(["job_submit", "job_done"])
+    )
+    assert new.height > 0
+    assert new.select(
+        (pl.col("job") == pl.format("{}:{}", "fence_context", "fence_seqno")).all()
+    ).item()
+
+
+def test_adding_a_profile_needs_no_code(tmp_path: Path, tmp_capture) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "mydrv.toml").write_text(
+        'name = "mydrv"\nkind = "tracepoint"\n\n[[event]]\nmatch = "mydrv_bo_create"\nop = "create"\n'
+        'fields = { object = "bo", size = "size" }\n'
+    )
+    cap = tmp_capture(
+        "            app-7       [000] .....     1.000001: mydrv_bo_create: bo=0xffff888100002000 size=4096"
+    )
+    raw = parse_paths([str(cap)]).events
+    assert normalize(raw).unknown["event"].to_list() == ["mydrv_bo_create"]
+    ops = normalize(raw, load_profiles([str(tmp_path)])).ops
+    assert ops.select("op", "object", "size").rows() == [("create", 0xFFFF888100002000, 4096)]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('name = "x"\nkind = "kprobe"\n[[event]]\nmatch = "f"\nop = "frobnicate"\n', "unknown op"),
+        (
+            'name = "x"\nkind = "kprobe"\n[[event]]\nmatch = "f"\nop = "get"\nwhen = "obj =="\n',
+            "bad condition",
+        ),
+        (
+            'name = "x"\nkind = "kprobe"\n[[event]]\nmatch = "f"\nop = "get"\nfields = { nope = "a" }\n',
+            "unknown column",
+        ),
+        (
+            'name = "x"\nkind = "tracepoint"\n[[event]]\nmatch = "f"\nat = "return"\nop = "get"\n',
+            "kprobes only",
+        ),
+    ],
+)
+def test_bad_profiles_are_refused_with_a_reason(text: str, message: str) -> None:
+    with pytest.raises(GrammarError, match=message):
+        load_profile("bad.toml", text)
