@@ -17,6 +17,7 @@ from rich.table import Table
 
 from tracekit import __version__
 from tracekit.errors import ExitCode, TracekitError
+from tracekit.schema import STATE_OBJECT_COLUMNS
 
 app = typer.Typer(
     name="tracekit",
@@ -265,24 +266,15 @@ def _address(text: str | None) -> int | None:
         ) from None
 
 
+# what the replay tables show: the op, the object, its counters (file_handles, madv and the
+# dma-buf columns are in --format json and the Parquet outputs)
 STATE_COLUMNS = [
     "line",
     "op",
     "func",
     "object",
     "generation",
-    "refs",
-    "handles",
-    "pins",
-    "kmaps",
-    "vmaps",
-    "vaddr",
-    "pages",
-    "mappings",
-    "jobs",
-    "alive",
-    "start_known",
-    "uncertain",
+    *(c for c in STATE_OBJECT_COLUMNS if c not in ("file_handles", "gpu_maps", "madv", "purged")),
 ]
 
 

@@ -320,6 +320,45 @@ file holds, ``pages``/``vmaps`` the shmem use counts, ``mappings`` userspace vma
 not yet done; ``start_known`` is false for objects first seen mid-life and ``uncertain`` true
 after lost events."""
 
+STATE_OP_COLUMNS = (
+    "source",
+    "seq",
+    "line",
+    "op",
+    "pid",
+    "func",
+    "owner",
+    "file",
+    "handle",
+    "address",
+    "job",
+    "call",
+)
+"""The op's own columns at the head of every STATES row."""
+
+STATE_OBJECT_COLUMNS = (
+    "refs",
+    "handles",
+    "file_handles",
+    "pins",
+    "kmaps",
+    "vmaps",
+    "vaddr",
+    "pages",
+    "mappings",
+    "gpu_maps",
+    "jobs",
+    "madv",
+    "purged",
+    "alive",
+    "start_known",
+    "uncertain",
+)
+"""The object's state columns of a STATES row (after ``object`` and ``generation``)."""
+
+STATE_DMABUF_COLUMNS = ("f_count", "db_vmaps", "attachments", "db_alive", "db_start_known")
+"""The dma-buf's state columns of a STATES row (after ``dmabuf``)."""
+
 VERIFY: dict[str, pl.DataType] = {
     "source": pl.String(),
     "line": pl.Int64(),

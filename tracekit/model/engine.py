@@ -23,7 +23,13 @@ from collections import defaultdict
 
 import polars as pl
 
-from tracekit.schema import STATES, VERIFY
+from tracekit.schema import (
+    STATE_DMABUF_COLUMNS,
+    STATE_OBJECT_COLUMNS,
+    STATE_OP_COLUMNS,
+    STATES,
+    VERIFY,
+)
 
 OBJ_DELTAS: dict[str, dict[str, int]] = {
     "create": {"refs": 1},
@@ -552,51 +558,14 @@ def _dmabuf_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
 
 
 def _assemble(ops: pl.DataFrame, objs: pl.DataFrame, dbs: pl.DataFrame) -> pl.DataFrame:
-    obj_cols = [
-        "refs",
-        "handles",
-        "file_handles",
-        "pins",
-        "kmaps",
-        "vmaps",
-        "vaddr",
-        "pages",
-        "mappings",
-        "gpu_maps",
-        "jobs",
-        "madv",
-        "purged",
-        "alive",
-        "start_known",
-        "uncertain",
-    ]
+    obj_cols = list(STATE_OBJECT_COLUMNS)
     own_obj = objs.filter(~pl.col("_implicit")).select(
         "_i", pl.col("_obj").alias("object"), pl.col("_gen").alias("generation"), *obj_cols
     )
     own_db = dbs.filter(~pl.col("_implicit")).select(
-        "_i",
-        pl.col("dmabuf").alias("_db"),
-        "f_count",
-        "db_vmaps",
-        "attachments",
-        "db_alive",
-        "db_start_known",
+        "_i", pl.col("dmabuf").alias("_db"), *STATE_DMABUF_COLUMNS
     )
-    base = ops.select(
-        "_i",
-        "source",
-        "seq",
-        "line",
-        "op",
-        "pid",
-        "func",
-        "owner",
-        "file",
-        "handle",
-        "address",
-        "job",
-        "call",
-    )
+    base = ops.select("_i", *STATE_OP_COLUMNS)
     own = (
         base.join(own_obj, on="_i", how="left")
         .join(own_db, on="_i", how="left")
@@ -620,7 +589,7 @@ def _assemble(ops: pl.DataFrame, objs: pl.DataFrame, dbs: pl.DataFrame) -> pl.Da
     )
     imp_db = (
         dbs.filter(pl.col("_implicit"))
-        .select("_i", "dmabuf", "f_count", "db_vmaps", "attachments", "db_alive", "db_start_known")
+        .select("_i", "dmabuf", *STATE_DMABUF_COLUMNS)
         .join(base, on="_i")
         .with_columns(
             implicit=pl.lit(True), _ord=pl.lit(2), _k1=pl.col("dmabuf"), _k2=pl.lit(0, pl.Int32)

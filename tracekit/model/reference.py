@@ -37,7 +37,7 @@ from typing import Any
 
 import polars as pl
 
-from tracekit.schema import STATES, VERIFY
+from tracekit.schema import STATE_OP_COLUMNS, STATES, VERIFY
 
 BOUNDARIES = frozenset({"syscall_exit", "syscall_enter", "fd_close", "task_exit"})
 """Ops after which a task is known to have returned to userspace from what it was doing."""
@@ -400,23 +400,7 @@ def _check_row(
 def _state_row(
     op: dict[str, Any], obj: Obj | None, db: DmaBuf | None, *, implicit: bool = False
 ) -> dict[str, Any]:
-    row = {
-        k: op.get(k)
-        for k in (
-            "source",
-            "seq",
-            "line",
-            "op",
-            "pid",
-            "func",
-            "owner",
-            "file",
-            "handle",
-            "address",
-            "job",
-            "call",
-        )
-    }
+    row = {k: op.get(k) for k in STATE_OP_COLUMNS}
     row["implicit"] = implicit
     if obj is not None:
         row.update(
