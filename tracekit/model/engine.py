@@ -94,21 +94,32 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     Returns ``(obj_extra, db_extra)``: rows ``(_i, object, generation, refs)`` and
     ``(_i, dmabuf, f_count)`` to add at op index ``_i``.
     """
-    rare = ops.filter(
-        pl.col("op").is_in(
-            [
-                "get",
-                "put",
-                "mmap",
-                "munmap",
-                "dmabuf_export",
-                "dmabuf_release",
-                "dmabuf_fd",
-                "dmabuf_get",
-                "free",
-                *BOUNDARIES,
-            ]
-        )
+    op = pl.col("op")
+    borrowing = ops.select(((op == "dmabuf_get") & (pl.col("owner") == "call")).any()).item()
+    # only the ops whose effect depends on what came before: framebuffer references, vmas,
+    # the dma-buf lifetime and fd table, and task boundaries when a dma-buf reference is borrowed
+    needed = (
+        (op.is_in(["get", "put"]) & (pl.col("owner") == "fb"))
+        | (op.is_in(["mmap", "munmap"]) & pl.col("vma").is_not_null())
+        | op.is_in(["dmabuf_export", "dmabuf_release", "dmabuf_fd", "fd_close", "task_exit"])
+        | ((op == "dmabuf_get") & (pl.col("owner") == "call"))
+    )
+    if borrowing:
+        needed = needed | op.is_in(BOUNDARIES)
+    rare = ops.filter(needed).select(
+        "source",
+        "op",
+        "_i",
+        "object",
+        "generation",
+        "pid",
+        "owner",
+        "dmabuf",
+        "count",
+        "vma",
+        "_obj",
+        "_gen",
+        "func",
     )
     borrowed_db: dict[tuple[str, int], list[int]] = defaultdict(list)
     fb_pending: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
@@ -119,7 +130,7 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     db_alive: dict[tuple[str, int], bool] = {}
     obj_rows: list[tuple[int, int, int, int]] = []
     db_rows: list[tuple[int, int, int]] = []
-    for r in rare.iter_rows(named=True):
+    for r in rare.iter_rows(named=True):  # a few ops per syscall: not the hot path
         src, kind, i = r["source"], r["op"], r["_i"]
         key = (r["object"], r["generation"]) if r["object"] is not None else None
         if kind in BOUNDARIES:
@@ -199,10 +210,42 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 # 3. running sums with resync
 
 
+# The timelines are sorted by their group (object generation, or dma-buf) once; running sums,
+# forward fills and shifts within a group are then linear scans over the whole column, masked
+# at group boundaries, instead of a hash-partitioned window per expression.
+G = pl.col("_g")
+
+
+def _with_groups(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Number the groups of ``df`` (already sorted by ``keys``) in ``_g``."""
+    changed = pl.lit(False)
+    for k in keys:
+        changed = changed | pl.col(k).ne_missing(pl.col(k).shift(1))
+    return df.with_columns(_g=changed.fill_null(True).cum_sum())
+
+
+def g_cumsum(e: pl.Expr) -> pl.Expr:
+    """Running sum of ``e`` within its group."""
+    cs = e.cum_sum()
+    start = G.ne_missing(G.shift(1))
+    return cs - pl.when(start).then(cs - e).forward_fill()
+
+
+def g_ffill(e: pl.Expr) -> pl.Expr:
+    """Forward fill of ``e`` within its group."""
+    src = pl.when(e.is_not_null()).then(G).forward_fill()
+    return pl.when(src == G).then(e.forward_fill())
+
+
+def g_shift1(e: pl.Expr) -> pl.Expr:
+    """The previous row's ``e`` within its group."""
+    return pl.when(G.shift(1) == G).then(e.shift(1))
+
+
 def _resynced(df: pl.DataFrame, keys: list[str], counter: str, sample: str | None) -> pl.DataFrame:
     """Add ``{counter}`` (after the op) and ``_model_{counter}`` (model before, unsynced)."""
     d = pl.col(f"_d_{counter}")
-    cs = d.cum_sum().over(keys) - d  # exclusive running sum
+    cs = g_cumsum(d) - d  # exclusive running sum
     if sample is None:
         return (
             df.with_columns(cs.alias(f"_cs_{counter}"))
@@ -217,13 +260,13 @@ def _resynced(df: pl.DataFrame, keys: list[str], counter: str, sample: str | Non
     has = s.is_not_null()
     # base of the segment each op is in: the last sample at or before it
     df = df.with_columns(
-        _seg_s=pl.when(has).then(s).forward_fill().over(keys),
-        _seg_cs=pl.when(has).then(pl.col("_cs")).forward_fill().over(keys),
+        _seg_s=g_ffill(pl.when(has).then(s)),
+        _seg_cs=g_ffill(pl.when(has).then(pl.col("_cs"))),
     )
     # the segment before: the last sample strictly before the op (the previous row's segment)
     df = df.with_columns(
-        _prev_s=pl.col("_seg_s").shift(1).over(keys),
-        _prev_cs=pl.col("_seg_cs").shift(1).over(keys),
+        _prev_s=g_shift1(pl.col("_seg_s")),
+        _prev_cs=g_shift1(pl.col("_seg_cs")),
     )
     before = (
         pl.when(pl.col("_seg_s").is_not_null())
@@ -397,7 +440,7 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
         .join(matched, on=["_i", "_obj", "_gen"], how="left")
         .join(submitted, on=["_i", "_obj", "_gen"], how="left")
     )
-    tl = tl.sort(["source", "_obj", "_gen", "_i"])
+    tl = _with_groups(tl.sort(["source", "_obj", "_gen", "_i"]), keys)
     own = ~pl.col("_implicit")
     for counter in OBJ_COUNTERS:
         d = pl.when(own).then(_delta(OBJ_DELTAS, counter)).otherwise(0)
@@ -430,26 +473,20 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     ).with_columns(_fh=pl.col("_dfh").cum_sum().over([*keys, "file"]))
     tl = tl.with_columns(
         file_handles=pl.when(pl.col("file").is_not_null() & own).then(pl.col("_fh")),
-        alive=~((own & (pl.col("op") == "free")).cum_sum().over(keys) > 0),
+        alive=~(g_cumsum((own & (pl.col("op") == "free")).cast(pl.Int64)) > 0),
         start_known=pl.col("_gen") > 0,
         _vaddr_set=pl.when(own & (pl.col("op") == "vmap") & pl.col("address").is_not_null()).then(
             pl.col("address")
         ),
         _vaddr_reset=own & (pl.col("op") == "vunmap") & (pl.col("vmaps") == 0),
-        madv=pl.when(own & (pl.col("op") == "madvise"))
-        .then(pl.col("count"))
-        .forward_fill()
-        .over(keys),
-        purged=(own & (pl.col("op") == "purge")).cum_sum().over(keys) > 0,
+        madv=g_ffill(pl.when(own & (pl.col("op") == "madvise")).then(pl.col("count"))),
+        purged=g_cumsum((own & (pl.col("op") == "purge")).cast(pl.Int64)) > 0,
     )
     # vaddr: the address of the last vmap that named one, until a vunmap brings vmaps to 0
     tl = tl.with_columns(
-        _set_i=pl.when(pl.col("_vaddr_set").is_not_null())
-        .then(pl.col("_i"))
-        .forward_fill()
-        .over(keys),
-        _reset_i=pl.when(pl.col("_vaddr_reset")).then(pl.col("_i")).forward_fill().over(keys),
-        _addr=pl.col("_vaddr_set").forward_fill().over(keys),
+        _set_i=g_ffill(pl.when(pl.col("_vaddr_set").is_not_null()).then(pl.col("_i"))),
+        _reset_i=g_ffill(pl.when(pl.col("_vaddr_reset")).then(pl.col("_i"))),
+        _addr=g_ffill(pl.col("_vaddr_set")),
     ).with_columns(
         vaddr=pl.when(
             pl.col("_set_i").is_not_null()
@@ -536,8 +573,11 @@ def _dmabuf_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     tl = pl.concat(
         [rows.with_columns(_implicit=pl.lit(False)), implicit.drop("_x")], how="diagonal_relaxed"
     )
-    tl = tl.join(extra.select("_i", "dmabuf", "_x"), on=["_i", "dmabuf"], how="left").sort(
-        ["source", "dmabuf", "_dbgen", "_i"]
+    tl = _with_groups(
+        tl.join(extra.select("_i", "dmabuf", "_x"), on=["_i", "dmabuf"], how="left").sort(
+            ["source", "dmabuf", "_dbgen", "_i"]
+        ),
+        keys,
     )
     own = ~pl.col("_implicit")
     export = own & (pl.col("op") == "dmabuf_export")
@@ -552,7 +592,7 @@ def _dmabuf_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     for counter in DB_COUNTERS:
         tl = _resynced(tl, keys, counter, DB_SAMPLED.get(counter))
     return tl.with_columns(
-        db_alive=~((own & (pl.col("op") == "dmabuf_release")).cum_sum().over(keys) > 0),
+        db_alive=~(g_cumsum((own & (pl.col("op") == "dmabuf_release")).cast(pl.Int64)) > 0),
         db_start_known=pl.col("_dbgen") > 0,
     )
 
@@ -570,33 +610,34 @@ def _assemble(ops: pl.DataFrame, objs: pl.DataFrame, dbs: pl.DataFrame) -> pl.Da
         base.join(own_obj, on="_i", how="left")
         .join(own_db, on="_i", how="left")
         .rename({"_db": "dmabuf"})
-        .with_columns(
-            implicit=pl.lit(False),
-            _ord=pl.lit(0),
-            _k1=pl.lit(0, pl.UInt64),
-            _k2=pl.lit(0, pl.Int32),
-        )
+        .with_columns(implicit=pl.lit(False), _key=pl.col("_i") * 3)
     )
     # objects and dma-bufs an op changed without naming them: a row each, after the op's own
+    # (objects by address and generation, then dma-bufs); few, so sorted on their own and
+    # merged by one stable integer key
     imp_obj = (
         objs.filter(pl.col("_implicit"))
         .select("_i", pl.col("_obj").alias("object"), pl.col("_gen").alias("generation"), *obj_cols)
         .with_columns(file_handles=pl.lit(None, pl.Int64))
-        .join(base, on="_i")
-        .with_columns(
-            implicit=pl.lit(True), _ord=pl.lit(1), _k1=pl.col("object"), _k2=pl.col("generation")
-        )
+        .sort(["_i", "object", "generation"])
+        .join(base, on="_i", how="left", maintain_order="left")
+        .with_columns(implicit=pl.lit(True), _key=pl.col("_i") * 3 + 1)
     )
     imp_db = (
         dbs.filter(pl.col("_implicit"))
         .select("_i", "dmabuf", *STATE_DMABUF_COLUMNS)
-        .join(base, on="_i")
-        .with_columns(
-            implicit=pl.lit(True), _ord=pl.lit(2), _k1=pl.col("dmabuf"), _k2=pl.lit(0, pl.Int32)
-        )
+        .sort(["_i", "dmabuf"])
+        .join(base, on="_i", how="left", maintain_order="left")
+        .with_columns(implicit=pl.lit(True), _key=pl.col("_i") * 3 + 2)
     )
-    out = pl.concat([own, imp_obj, imp_db], how="diagonal_relaxed")
-    return out.sort(["_i", "_ord", "_k1", "_k2"]).select(list(STATES)).cast(STATES)  # type: ignore[arg-type]
+    parts = [own.select(*STATES, "_key")]
+    for imp in (imp_obj, imp_db):
+        if imp.height:
+            parts.append(imp.select(*[c for c in STATES if c in imp.columns], "_key"))
+    out = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
+    if len(parts) > 1:
+        out = out.sort("_key", maintain_order=True)
+    return out.select(list(STATES)).cast(STATES)  # type: ignore[arg-type]
 
 
 def _checks(ops: pl.DataFrame, objs: pl.DataFrame, dbs: pl.DataFrame) -> pl.DataFrame:
