@@ -58,15 +58,10 @@ def child(tool: str, path: str, out: str) -> dict[str, Any]:
         import polars as pl
 
         t0 = time.perf_counter()
-        df = pl.read_csv(
-            path,
-            has_header=False,
-            separator="\x00",
-            quote_char=None,
-            new_columns=["text"],
-            infer_schema=False,
-            encoding="utf8-lossy",
-        )
+        from tracekit.ingest.source import LINE_READER
+
+        # exactly the call tracekit splits lines with, on the whole file
+        df = pl.read_csv(path, **LINE_READER)
         wall = time.perf_counter() - t0
         result = {"lines": df.height}
     elif tool == "parse_to_parquet":

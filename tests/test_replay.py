@@ -154,7 +154,9 @@ def test_state_after_a_line_includes_references_released_without_naming_the_obje
     rep = replay_paths([path])
     submit = rep.states.filter(pl.col("op") == "job_submit").row(0, named=True)
     after_return = rep.states.filter(
-        pl.col("implicit") & (pl.col("object") == submit["object"]) & (pl.col("seq") > submit["seq"])
+        pl.col("implicit")
+        & (pl.col("object") == submit["object"])
+        & (pl.col("seq") > submit["seq"])
     ).row(0, named=True)
     assert after_return["op"] == "syscall_exit"
     assert after_return["refs"] == submit["refs"] - 1

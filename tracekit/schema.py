@@ -219,6 +219,9 @@ COUNTERS = (
 function body runs): drm_gem_object.refcount / handle_count, drm_gem_shmem_object.vmap_use_count /
 pages_use_count, dma_buf.vmapping_counter and the dma-buf file's f_count."""
 
+OP_CONTEXT_COLUMNS = ("source", "line", "seq", "ts", "cpu", "pid", "comm")
+"""Where and by whom an op happened: copied from its raw event."""
+
 OPS: dict[str, pl.DataType] = {
     "source": pl.String(),
     "line": pl.Int64(),

@@ -29,7 +29,7 @@ import polars as pl
 from tracekit.condition import columns_of, compile_condition
 from tracekit.normalize import dialects
 from tracekit.normalize.profiles import EventRule, Profile, load_profiles
-from tracekit.schema import COUNTERS, OPS, conform
+from tracekit.schema import COUNTERS, OP_CONTEXT_COLUMNS, OPS, conform
 
 POINTER_COLUMNS = ("object", "file", "address", "dmabuf", "attachment", "vma", "fb", "cb")
 INT_COLUMNS = ("handle", "size", "count", "ret", "fence_context", "fence_seqno", *COUNTERS)
@@ -404,13 +404,7 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
 def _base(df: pl.DataFrame, *extra: pl.Expr) -> pl.DataFrame:
     return df.select(
         "_row",
-        "source",
-        "line",
-        "seq",
-        "ts",
-        "cpu",
-        "pid",
-        "comm",
+        *OP_CONTEXT_COLUMNS,
         pl.coalesce(pl.col("_func"), pl.col("event")).alias("func"),
         pl.col("ret_caller").alias("caller"),
         pl.col("_call").alias("call"),

@@ -49,16 +49,10 @@ from typing import Any
 
 from tracekit.condition import columns_of, compile_condition
 from tracekit.errors import GrammarError
-from tracekit.schema import COUNTERS, OP_NAMES, OPS
+from tracekit.schema import COUNTERS, OP_CONTEXT_COLUMNS, OP_NAMES, OPS
 
 FIELD_COLUMNS = frozenset(OPS) - {
-    "source",
-    "line",
-    "seq",
-    "ts",
-    "cpu",
-    "pid",
-    "comm",
+    *OP_CONTEXT_COLUMNS,
     "op",
     "func",
     "caller",
@@ -68,6 +62,7 @@ FIELD_COLUMNS = frozenset(OPS) - {
     "profile",
     *COUNTERS,
 }
+"""The OPS columns a profile may fill from an event's payload."""
 _SPEC = re.compile(
     r"^(?:payload|(?:entry\.|outer\.|inner\.[A-Za-z_][\w.]*\.)?[A-Za-z_][\w$]*(?:\[[01]\])?(?::hex|:dec)?)$"
 )
