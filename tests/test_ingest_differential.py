@@ -17,7 +17,13 @@ import pytest
 from tests.conftest import TRACES, fixture_files, rel
 from tracekit.ingest import fast
 from tracekit.ingest.core import detect
-from tracekit.ingest.grammar import LineError, parse_ftrace, parse_probe
+from tracekit.ingest.grammar import (
+    LineError,
+    parse_ftrace,
+    parse_perf,
+    parse_probe,
+    parse_trace_cmd,
+)
 from tracekit.ingest.source import lines_frame
 
 COLUMNS = [
@@ -100,3 +106,42 @@ def test_fast_path_refuses_odd_widths() -> None:
     )
     events, rest = fast.parse_ftrace_frame(odd, layout)
     assert events.height == 0 and rest.height == 2
+
+
+def _regex_captures() -> list[Path]:
+    """trace-cmd and perf captures (fixtures and traces/)."""
+    real = sorted(TRACES.rglob("*.txt")) if TRACES.exists() else []
+    files = [p for p in fixture_files() + real if "README" not in p.name]
+    return [p for p in files if _mode(p).fmt in ("trace_cmd", "perf")]
+
+
+def _lark_tool_row(text: str, fmt: str) -> dict[str, Any] | None:
+    parser = parse_trace_cmd if fmt == "trace_cmd" else parse_perf
+    try:
+        parsed = parser(text)
+    except LineError:
+        return None
+    if parsed.kind != "event":
+        return None
+    fields = dict(parsed.fields)
+    if fields.get("payload", "").startswith("("):
+        with contextlib.suppress(LineError):
+            fields.update(parse_probe(fields["payload"], fmt))
+    return {c: fields.get(c) for c in [*COLUMNS, "system"]}
+
+
+@pytest.mark.parametrize("path", _regex_captures(), ids=rel)
+def test_regex_path_equals_lark(path: Path) -> None:
+    lines = lines_frame(path.read_bytes(), 1)
+    fmt = _mode(path).fmt
+    assert fmt is not None
+    events, rest = fast.parse_regex_frame(lines, fmt)
+    assert events.height + rest.height == lines.height
+    by_line = dict(lines.iter_rows())
+    for row in events.select("line", *COLUMNS, "system").iter_rows(named=True):
+        want = _lark_tool_row(by_line[row.pop("line")], fmt)
+        assert want is not None, "regex path took a line the grammar rejects"
+        got = {k: (str(v) if k == "ts_unit" and v is not None else v) for k, v in row.items()}
+        assert got == want
+    # trace-cmd -l glues the cpu to latency flags: that layout is left to the Lark path
+    assert (events.height > 0) == (path.name != "report_l.txt")

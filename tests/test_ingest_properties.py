@@ -131,3 +131,32 @@ def test_mixed_text_always_adds_up(tmp_path: Path, lines: list[str]) -> None:
     s = parse_paths([str(path)]).summary
     assert s.events + s.rejected + s.ignored == s.lines
     assert s.lines == count_lines(path.read_bytes())
+
+
+@given(
+    st.lists(
+        st.tuples(comms, st.integers(0, 9_999_999), st.integers(0, 63), event_names, payloads),
+        min_size=1,
+        max_size=30,
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_trace_cmd_regex_path_agrees_with_lark(cases: list[tuple[str, int, int, str, str]]) -> None:
+    texts = [
+        f"{c:>16}-{p:<5d} [{cpu:03d}]   303.547863: {n + ':':<20s} {pl_}"
+        for c, p, cpu, n, pl_ in cases
+    ]
+    frame = pl.DataFrame({"line": list(range(1, len(texts) + 1)), "text": texts})
+    events, rest = fast.parse_regex_frame(frame, "trace_cmd")
+    assert events.height + rest.height == len(texts)
+    for row in events.iter_rows(named=True):
+        want = parse_trace_cmd(texts[row["line"] - 1]).fields
+        assert (row["comm"], row["pid"], row["cpu"], row["event"], row["ts"]) == (
+            want["comm"],
+            want["pid"],
+            want["cpu"],
+            want["event"],
+            want["ts"],
+        )
+        if not want["payload"].startswith("("):
+            assert row["payload"] == want["payload"]

@@ -472,6 +472,10 @@ def parse_source(
             is_cand = (pl.col("text").str.len_bytes() > 40) & ~pl.col("text").str.starts_with("#")
             fast_events, leftover = fast.parse_ftrace_frame(lines.filter(is_cand), mode.layout)
             rest = pl.concat([lines.filter(~is_cand), leftover]).sort("line")
+        elif mode.fmt in ("trace_cmd", "perf") and not mode.qp:
+            is_cand = ~pl.col("text").str.starts_with("#") & (pl.col("text").str.len_bytes() > 20)
+            fast_events, leftover = fast.parse_regex_frame(lines.filter(is_cand), mode.fmt)
+            rest = pl.concat([lines.filter(~is_cand), leftover]).sort("line")
         for line, text in rest.iter_rows():
             slow.feed(line, text)
         yield _flush(name, slow, fast_events, summary)

@@ -327,3 +327,88 @@ def split_probe_fields_lazy(events: pl.LazyFrame, fmt: str) -> pl.LazyFrame:
             if c not in names
         ]
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# trace-cmd report and perf script: one anchored regex per format, derived from the grammar
+
+
+# grammars/trace_cmd.lark context_line: TASK_PID CPU TIMESTAMP ":" TS_DIFF? EVENT_NAME ":" PAYLOAD?
+_TRACE_CMD = (
+    r"^\s*(?P<task>\S.*?)-(?P<pid>\d+)\s+\[(?P<cpu>\d+)\]\s+(?P<ts>\d+(?:\.\d+)?):\s*"
+    r"(?:\(\+\d+\)\s*)?(?P<event>[A-Za-z_][\w.\-]*):(?:\s+(?P<payload>\S.*?))?\s*$"
+)
+# common.lark TASK_PID: the shortest "comm-pid" followed by what may follow it
+_TRACE_CMD_TASK = r"^\s*(\S.*?)-\d+\s+(?:\(|\[\d|\d)"
+# grammars/perf.lark context_line: TASK PID_TID CPU? TIMESTAMP ":" SYS_EVENT ":" PAYLOAD?
+_PERF = (
+    r"^\s*(?P<task>\S.*?)\s+(?P<pid>\d+)(?:/(?P<tid>\d+))?\s+(?:\[(?P<cpu>\d+)\]\s+)?"
+    r"(?P<ts>\d+\.\d+):\s*(?P<system>[\w\-]+):(?P<event>[\w.\-]+):(?:\s+(?P<payload>\S.*?))?\s*$"
+)
+_PERF_TASK = r"^\s*(\S.*?)\s+\d+(?:/\d+)?\s+(?:\[\d+\]\s+)?\d+\.\d+:"
+
+
+def parse_regex_frame(lines: pl.DataFrame, fmt: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parse ``(line, text)`` rows of a ``trace-cmd report`` or ``perf script`` capture.
+
+    Returns ``(events, rest)`` like :func:`parse_ftrace_frame`. A row is taken only where the
+    regex matches and its comm is the one the grammar's lexer would cut (the shortest prefix its
+    look-ahead accepts); the rest (stack frames, callchains, ``-l`` latency lines, headers, odd
+    comms) is left for the Lark path.
+    """
+    pattern, task_pattern = (
+        (_TRACE_CMD, _TRACE_CMD_TASK) if fmt == "trace_cmd" else (_PERF, _PERF_TASK)
+    )
+    t = pl.col("text")
+    lazy = (
+        lines.lazy()
+        .with_columns(_m=t.str.extract_groups(pattern), _task=t.str.extract(task_pattern, 1))
+        .unnest("_m")
+    )
+    ts_text = pl.col("ts")
+    dot = ts_text.str.find(".", literal=True)
+    frac_len = ts_text.str.len_bytes() - dot - 1
+    secs = pl.when(dot.is_null()).then(ts_text).otherwise(ts_text.str.slice(0, dot))
+    frac = ts_text.str.slice(dot + 1)
+    ts = (
+        pl.when(dot.is_null())
+        .then(secs.str.to_integer(strict=False))
+        .otherwise(
+            secs.str.to_integer(strict=False) * 1_000_000_000
+            + frac.str.to_integer(strict=False) * pl.lit(10, pl.Int64).pow(9 - frac_len)
+        )
+    )
+    ok = pl.col("event").is_not_null() & (pl.col("task") == pl.col("_task")) & ts.is_not_null()
+    tgid: pl.Expr
+    if fmt == "perf":
+        # perf prints the thread as "pid" unless -F pid,tid asks for both ("pid/tid")
+        pid = pl.coalesce(pl.col("tid"), pl.col("pid")).str.to_integer(strict=False)
+        tgid = pl.when(pl.col("tid").is_not_null()).then(pl.col("pid").str.to_integer(strict=False))
+        system = pl.col("system")
+    else:
+        pid = pl.col("pid").str.to_integer(strict=False)
+        tgid = pl.lit(None, pl.Int64)
+        system = pl.lit(None, pl.String)
+    parsed = lazy.with_columns(_ok=ok.fill_null(False))
+    events = parsed.filter(pl.col("_ok")).select(
+        "line",
+        pl.lit(fmt, FormatDtype).alias("format"),
+        ts.alias("ts"),
+        pl.when(dot.is_null())
+        .then(pl.lit("tick"))
+        .otherwise(pl.lit("ns"))
+        .cast(TsUnitDtype)
+        .alias("ts_unit"),
+        pl.col("cpu").str.to_integer(strict=False).cast(pl.Int32).alias("cpu"),
+        pid.cast(pl.Int32).alias("pid"),
+        tgid.cast(pl.Int32).alias("tgid"),
+        pl.col("task").alias("comm"),
+        pl.lit(None, pl.String).alias("flags"),
+        system.alias("system"),
+        "event",
+        pl.col("payload").fill_null(""),
+    )
+    events_df, rest = pl.collect_all(
+        [split_probe_fields_lazy(events, fmt), parsed.filter(~pl.col("_ok")).select("line", "text")]
+    )
+    return events_df, rest
