@@ -162,3 +162,24 @@ def test_state_after_a_line_includes_references_released_without_naming_the_obje
     assert after_return["refs"] == submit["refs"] - 1
     now = state_at(rep.states, seq=after_return["seq"], object=submit["object"]).row(0, named=True)
     assert (now["refs"], now["jobs"]) == (after_return["refs"], 1)
+
+
+def test_lost_events_make_objects_alive_across_them_uncertain(tmp_path: Path) -> None:
+    """A `CPU:N [LOST M EVENTS]` marker in a real capture: objects alive then are uncertain from
+    there on, objects created after it are not, and the sampled counters still agree."""
+    src = (TRACES / "real/linux-6.1/vgem_basic.txt").read_text().splitlines()
+    rep0 = replay_paths([str(TRACES / "real/linux-6.1/vgem_basic.txt")])
+    first_export = rep0.states.filter(pl.col("op") == "dmabuf_export")["line"][0]
+    src.insert(first_export - 1, "CPU:1 [LOST 42 EVENTS]")
+    path = tmp_path / "lossy.txt"
+    path.write_text("\n".join(src) + "\n")
+    rep = replay_paths([str(path)])
+    lost_seq = rep.states.filter(pl.col("op") == "lost_events")["seq"][0]
+    rows = rep.states.filter(pl.col("object").is_not_null())
+    before = rows.filter(pl.col("seq") < lost_seq)
+    after = rows.filter(pl.col("seq") > lost_seq)
+    assert not before["uncertain"].any()
+    alive_then = set(state_at(rep.states, seq=lost_seq).filter(pl.col("alive"))["object"].to_list())
+    assert alive_then
+    assert after.filter(pl.col("object").is_in(list(alive_then)))["uncertain"].all()
+    assert rep.disagreements.height == 0

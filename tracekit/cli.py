@@ -334,10 +334,17 @@ def replay(
         if fmt is OutputFormat.json:
             payload = {
                 "checks": rep.checks.height,
-                "disagreements": _hex_columns(bad.rename({"object": "object"})).to_dicts(),
+                "by_source": {
+                    src: {"checks": n, "disagree": d}
+                    for src, n, d in _verify_by_source(rep.checks).iter_rows()
+                },
+                "disagreements": _hex_columns(bad).to_dicts(),
             }
             sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
         else:
+            per_source = _verify_by_source(rep.checks)
+            if per_source.height > 1:
+                sys.stdout.write(plain_table(per_source, drop_empty=False) + "\n")
             out.print(
                 f"{rep.checks.height} kernel counters sampled, {bad.height} disagree with the model",
                 markup=False,
@@ -404,6 +411,19 @@ def replay(
     )
     out.print(f"{current.height} objects {where}", markup=False)
     sys.stdout.write(plain_table(_hex_columns(current), STATE_COLUMNS) + "\n")
+
+
+def _verify_by_source(checks: Any) -> Any:
+    """Per capture: how many kernel counters were sampled, how many disagree."""
+    import polars as pl
+
+    return (
+        checks.group_by("source", maintain_order=True)
+        .agg(
+            pl.len().alias("checks"), (pl.col("kernel") != pl.col("model")).sum().alias("disagree")
+        )
+        .sort("source")
+    )
 
 
 def _step(rows: Any, fmt: OutputFormat) -> None:

@@ -242,19 +242,21 @@ def g_shift1(e: pl.Expr) -> pl.Expr:
     return pl.when(G.shift(1) == G).then(e.shift(1))
 
 
-def _resynced(df: pl.DataFrame, keys: list[str], counter: str, sample: str | None) -> pl.DataFrame:
-    """Add ``{counter}`` (after the op) and ``_model_{counter}`` (model before, unsynced)."""
+def _resynced(
+    df: pl.DataFrame,
+    keys: list[str],
+    counter: str,
+    sample: str | None,
+    *,
+    keep_before: bool = False,
+) -> pl.DataFrame:
+    """Replace the delta ``_d_{counter}`` by ``{counter}`` (the value after each op), with
+    ``_model_{counter}`` (the model's value before a sampled op, unsynced) where ``sample`` is a
+    column of kernel samples, and ``_before_{counter}`` if asked for."""
     d = pl.col(f"_d_{counter}")
     cs = g_cumsum(d) - d  # exclusive running sum
     if sample is None:
-        return (
-            df.with_columns(cs.alias(f"_cs_{counter}"))
-            .with_columns(
-                (pl.col(f"_cs_{counter}") + d).alias(counter),
-                pl.lit(None, pl.Int64).alias(f"_model_{counter}"),
-            )
-            .drop(f"_cs_{counter}")
-        )
+        return df.with_columns((cs + d).alias(counter)).drop(f"_d_{counter}")
     s = pl.col(sample)
     df = df.with_columns(cs.alias("_cs"))
     has = s.is_not_null()
@@ -278,11 +280,15 @@ def _resynced(df: pl.DataFrame, keys: list[str], counter: str, sample: str | Non
         .then(pl.col("_prev_s") + pl.col("_cs") - pl.col("_prev_cs"))
         .otherwise(pl.col("_cs"))
     )
-    return df.with_columns(
+    out = [
         (before + d).alias(counter),
         pl.when(has).then(model_at_sample).alias(f"_model_{counter}"),
-        before.alias(f"_before_{counter}"),
-    ).drop("_cs", "_seg_s", "_seg_cs", "_prev_s", "_prev_cs")
+    ]
+    if keep_before:
+        out.append(before.alias(f"_before_{counter}"))
+    return df.with_columns(out).drop(
+        "_cs", "_seg_s", "_seg_cs", "_prev_s", "_prev_cs", f"_d_{counter}"
+    )
 
 
 def _delta(kinds: dict[str, dict[str, int]], counter: str) -> pl.Expr:
@@ -449,7 +455,7 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
         if counter == "jobs":
             d = d + pl.col("_js").fill_null(0) + pl.col("_jd").fill_null(0)
         tl = tl.with_columns(d.alias(f"_d_{counter}"))
-    tl = _resynced(tl, keys, "handles", "handle_count")
+    tl = _resynced(tl, keys, "handles", "handle_count", keep_before=True)
     # the first handle takes the kref, the last one drops it
     tl = tl.with_columns(
         _d_refs=pl.col("_d_refs")
