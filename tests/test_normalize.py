@@ -168,3 +168,12 @@ def test_adding_a_profile_needs_no_code(tmp_path: Path, tmp_capture) -> None:  #
 def test_bad_profiles_are_refused_with_a_reason(text: str, message: str) -> None:
     with pytest.raises(GrammarError, match=message):
         load_profile("bad.toml", text)
+
+
+def test_captures_normalised_together_equal_each_alone() -> None:
+    """Nothing about one capture (its probe set, its kernel's dialect) leaks into another."""
+    paths = [str(p) for p in REAL]
+    together = normalize(parse_paths(paths).events).ops
+    for path in paths:
+        alone = normalize(parse_paths([path]).events).ops
+        assert together.filter(pl.col("source") == path).equals(alone), path

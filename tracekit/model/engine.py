@@ -74,7 +74,7 @@ OBJ_COUNTERS = (
     "jobs",
 )
 DB_COUNTERS = ("f_count", "db_vmaps", "attachments", "maps")
-BOUNDARIES = ["syscall_exit", "syscall_enter", "fd_close", "task_exit"]
+BOUNDARIES = ["syscall_exit", "syscall_enter", "fd_close", "task_exit", "ioctl_exit", "ioctl_enter"]
 SAMPLED = {
     "refs": "refcount",
     "handles": "handle_count",

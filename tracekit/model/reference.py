@@ -39,7 +39,9 @@ import polars as pl
 
 from tracekit.schema import STATE_OP_COLUMNS, STATES, VERIFY
 
-BOUNDARIES = frozenset({"syscall_exit", "syscall_enter", "fd_close", "task_exit"})
+BOUNDARIES = frozenset(
+    {"syscall_exit", "syscall_enter", "fd_close", "task_exit", "ioctl_exit", "ioctl_enter"}
+)
 """Ops after which a task is known to have returned to userspace from what it was doing."""
 
 CHECKED = {

@@ -141,7 +141,13 @@ def _func_and_at(raw: pl.DataFrame) -> pl.DataFrame:
 def pair_calls(ev: pl.DataFrame) -> pl.DataFrame:
     """Add ``_entry`` (row of a return's entry), ``_call`` (line of the innermost open call that
     has a return probe in this capture) to kprobe events, in seq order per source and task."""
-    returned = set(ev.filter(pl.col("_at") == "return")["_func"].drop_nulls().to_list())
+    # which functions have a return probe is a property of each capture's probe set
+    returned = set(
+        ev.filter((pl.col("_at") == "return") & pl.col("_func").is_not_null())
+        .select("source", "_func")
+        .unique()
+        .iter_rows()
+    )
     idx = ev["_row"].to_list()
     src = ev["source"].to_list()
     pid = ev["pid"].to_list()
@@ -156,13 +162,15 @@ def pair_calls(ev: pl.DataFrame) -> pl.DataFrame:
             key = (src[i], pid[i])
             stack = stacks.get(key)
             if stack:
-                call_of[i] = next((ln for f, ln, _ in reversed(stack) if f in returned), None)
+                call_of[i] = next(
+                    (ln for f, ln, _ in reversed(stack) if (src[i], f) in returned), None
+                )
             continue
         key = (src[i], pid[i])
         stack = stacks[key]
         if at[i] == "entry":
-            call_of[i] = next((ln for f, ln, _ in reversed(stack) if f in returned), None)
-            if func[i] in returned:
+            call_of[i] = next((ln for f, ln, _ in reversed(stack) if (src[i], f) in returned), None)
+            if (src[i], func[i]) in returned:
                 stack.append((func[i], line[i], idx[i]))
             continue
         # a return closes the latest open entry of its function; entries above it have returned
@@ -378,6 +386,29 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
             _base(exits, ret.alias("ret"), pl.col("_entry_line").alias("_cl"))
             .with_columns(op=pl.lit("call_exit"), call=pl.col("_cl"))
             .drop("_cl")
+        )
+    # every DRM ioctl handler returns to drm_ioctl_kernel, and what it borrowed (its lookups, a
+    # new object's creator reference) is put before it returns: a boundary for the task even in
+    # captures without syscall tracepoints; ranked after whatever else its return event did
+    ioctl_returns = ev.filter((pl.col("_at") == "return") & (pl.col("_site") == "drm_ioctl_kernel"))
+    if ioctl_returns.height:
+        parts.append(
+            _base(ioctl_returns, pl.col("_entry_line").alias("_cl"))
+            .with_columns(
+                op=pl.lit("ioctl_exit"), call=pl.col("_cl"), _rank=pl.lit(1 << 30, pl.Int64)
+            )
+            .drop("_cl")
+        )
+    # and entering a DRM ioctl handler (by convention *_ioctl) that is not inside another probed
+    # call means the task's previous syscall returned; ranked before what its entry does
+    ioctl_entries = ev.filter(
+        (pl.col("_at") == "entry")
+        & pl.col("_func").str.ends_with("_ioctl")
+        & pl.col("_call").is_null()
+    )
+    if ioctl_entries.height:
+        parts.append(
+            _base(ioctl_entries).with_columns(op=pl.lit("ioctl_enter"), _rank=pl.lit(-1, pl.Int64))
         )
     lost = ev.filter(pl.col("event") == "lost_events")
     if lost.height:
