@@ -206,3 +206,25 @@ def test_model_holds_without_syscall_tracepoints(tmp_path: Path) -> None:
     bad = rep.disagreements
     assert set(bad["counter"].to_list()) <= {"f_count"}
     assert bad.height <= 25
+
+
+def test_cli_state_at_a_trace_time_equals_state_after_its_line() -> None:
+    path = str(TRACES / "real/linux-6.1/vgem_basic.txt")
+    rep = replay_paths([path])
+    row = rep.ops.filter(pl.col("op") == "job_submit").row(0, named=True)
+    at_line = runner.invoke(app, ["replay", path, "--at", str(row["line"]), "--format", "json"])
+    at_time = runner.invoke(
+        app, ["replay", path, "--at-time", f"{row['ts'] / 1e9:.6f}", "--format", "json"]
+    )
+    assert at_line.exit_code == 0 and at_time.exit_code == 0, at_time.output
+    strip = lambda out: [{k: v for k, v in o.items() if k != "line"} for o in json.loads(out)]  # noqa: E731
+    assert strip(at_line.stdout) == strip(at_time.stdout)
+
+
+def test_cli_unknown_object_and_bad_address_are_usage_errors() -> None:
+    path = str(TRACES / "real/linux-6.1/vgem_basic.txt")
+    assert (
+        runner.invoke(app, ["replay", path, "--object", "0xdead", "--format", "json"]).exit_code
+        == 2
+    )
+    assert runner.invoke(app, ["replay", path, "--object", "nothex"]).exit_code == 2
