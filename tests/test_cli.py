@@ -103,3 +103,34 @@ def test_parquet_outputs(tmp_path: Path) -> None:
     assert rejects.columns == ["source", "line", "text", "reason"]
     assert rejects.height == 3
     assert events["source"].unique().len() == 2
+
+
+def test_profiles_list_names_every_builtin_profile() -> None:
+    result = runner.invoke(app, ["profiles", "list"])
+    assert result.exit_code == 0
+    for name in ("gem_core", "gem_shmem", "prime", "dma_buf", "drm_sched", "amdgpu", "i915"):
+        assert name in result.stdout
+
+
+def test_profiles_check_accepts_good_and_explains_bad(tmp_path: Path) -> None:
+    good = tmp_path / "mydrv.toml"
+    good.write_text(
+        'name = "mydrv"\nkind = "tracepoint"\n[[event]]\nmatch = "mydrv_bo_create"\nop = "create"\nfields = { object = "bo" }\n'
+    )
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\nkind = "kprobe"\n[[event]]\nmatch = "f"\nop = "frobnicate"\n')
+    ok = runner.invoke(app, ["profiles", "check", str(good)])
+    assert ok.exit_code == 0 and "ok (mydrv, tracepoint, 1 rules)" in ok.stdout
+    refused = runner.invoke(app, ["profiles", "check", str(good), str(bad)])
+    assert refused.exit_code == ExitCode.USAGE
+    assert "unknown op 'frobnicate'" in refused.stderr
+    missing = runner.invoke(app, ["profiles", "check", str(tmp_path / "none.toml")])
+    assert missing.exit_code == ExitCode.UNREADABLE
+
+
+def test_every_command_is_documented_in_the_readme() -> None:
+    readme = (FIXTURES.parent.parent / "README.md").read_text()
+    commands = [c.name for c in app.registered_commands] + [g.name for g in app.registered_groups]
+    assert commands
+    for name in commands:
+        assert f"`tracekit {name}" in readme, name

@@ -413,6 +413,62 @@ def replay(
     sys.stdout.write(plain_table(_hex_columns(current), STATE_COLUMNS) + "\n")
 
 
+profiles_app = typer.Typer(help="Driver profiles: list them, check new ones.", no_args_is_help=True)
+app.add_typer(profiles_app, name="profiles")
+
+
+@profiles_app.command("list")
+def profiles_list(
+    profiles: Annotated[
+        list[str] | None,
+        typer.Option("--profiles", help="Extra directory of profile files (*.toml)."),
+    ] = None,
+) -> None:
+    """Every profile: name, kind, rule count, what it maps."""
+    from tracekit.normalize import load_profiles
+
+    try:
+        profs = load_profiles(profiles)
+    except TracekitError as exc:
+        raise _fail(exc) from None
+    for prof in profs:
+        names = sorted(
+            {n for r in prof.rules for n in r.names}
+            | {f"{r.prefix}*" for r in prof.rules if r.prefix}
+        )
+        out.print(
+            f"{prof.name:18s} {prof.kind:10s} {len(prof.rules):3d} rules  {prof.description}",
+            markup=False,
+        )
+        out.print(
+            f"{'':18s} {'':10s} {len(names):3d} events {', '.join(names[:6])}{', ...' if len(names) > 6 else ''}",
+            markup=False,
+        )
+
+
+@profiles_app.command("check")
+def profiles_check(
+    files: Annotated[list[str], typer.Argument(help="Profile files (*.toml) to validate.")],
+) -> None:
+    """Validate profile files: every key, op, column, value spec and condition (exit 2 if not)."""
+    from tracekit.normalize.profiles import load_profile
+
+    failed = False
+    for name in files:
+        try:
+            prof = load_profile(name)
+        except FileNotFoundError:
+            err.print(f"tracekit: error: {name}: no such file", markup=False)
+            raise typer.Exit(int(ExitCode.UNREADABLE)) from None
+        except TracekitError as exc:
+            err.print(f"tracekit: error: {exc}", markup=False)
+            failed = True
+            continue
+        out.print(f"{name}: ok ({prof.name}, {prof.kind}, {len(prof.rules)} rules)", markup=False)
+    if failed:
+        raise typer.Exit(int(ExitCode.USAGE))
+
+
 def _verify_by_source(checks: Any) -> Any:
     """Per capture: how many kernel counters were sampled, how many disagree."""
     import polars as pl
