@@ -218,3 +218,22 @@ def test_quoted_printable_mail_lines_are_joined() -> None:
     payloads = ev["payload"].to_list()
     assert "[drm:drm_mode_object_put.part.0] OBJ ID: 159 (2)" in payloads
     assert any("pid=584, dev=0xe200" in p for p in payloads)
+
+
+def test_hard_wrapped_mail_lines_rejoin_their_log_line() -> None:
+    """The bugzilla mail wrapped journal lines at ~70 columns; each continuation joins the line
+    above. The author's notes between pasted lines stay prose."""
+    payloads = _events("tests/fixtures/samples/dmesg-drm-debug/drm_debug_excerpts.txt")[
+        "payload"
+    ].to_list()
+    assert (
+        "[drm:drm_calc_timestamping_constants] crtc 64: hwmode: htotal 2200, vtotal 1125, vdisplay 1080"
+        in payloads
+    )
+    assert "[drm:drm_vblank_enable] enabling vblank on crtc 3, ret: 0" in payloads
+    assert "[drm:drm_ioctl] pid=584, dev=0xe200, auth=1, DRM_IOCTL_MODE_CURSOR2" in payloads
+    journal = _events(
+        "tests/fixtures/samples/journalctl-amdgpu-ring-timeout/"
+        "journalctl_amdgpu_ring_timeout_gpu_reset_warn_drm_framebuffer_remove.txt"
+    )["payload"].to_list()
+    assert not any("above message repeats" in p for p in journal)

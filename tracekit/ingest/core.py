@@ -45,6 +45,8 @@ from tracekit.ingest.source import BLOCK_BYTES, Input, lines_frame
 from tracekit.schema import RAW_EVENTS, REJECTS, conform
 
 SAMPLE_LINES = 400
+WRAP_MIN = 60
+"""Shortest line a mail client could have hard-wrapped (they wrap at 72 to 78 columns)."""
 
 LineParser = Callable[[str], Parsed]
 TRACE_PARSERS: dict[str, LineParser] = {
@@ -196,6 +198,7 @@ class _Slow:
     ignored: Counter[str] = field(default_factory=Counter)
     splat: SplatBuilder | None = None
     qp_carry: tuple[int, str] | None = None
+    wrappable: tuple[int, int] | None = None  # (line, length) of the last single-line event
 
     # --- entry point --------------------------------------------------------------------------
     def feed(self, line: int, text: str) -> None:
@@ -335,6 +338,7 @@ class _Slow:
             if row["comm"] == "kernel":
                 row["comm"] = None
             self.events.append(row)
+            self.wrappable = (line, len(unquoted))
             return
         for fmt in TRACE_PARSERS:
             try:
@@ -343,12 +347,34 @@ class _Slow:
                 continue
             if parsed.kind == FRAME and not self.events:
                 break  # a lone "=> x" in prose
+            n = len(self.events)
             self._take(line, parsed, fmt)
+            if len(self.events) > n:
+                self.wrappable = (line, len(unquoted))
             return
         if _LOOKS_LIKE_TRACE.match(unquoted) or _RAW_OPTION.match(unquoted):
             self._reject(line, unquoted, "ftrace")
             return
+        if self._wrapped(line, unquoted):
+            # a mail client hard-wrapped the log or trace line above: it continues here
+            last = self.events[-1]
+            last["payload"] = f"{last.get('payload') or ''} {unquoted.strip()}".strip()
+            self.wrappable = (line, len(unquoted))
+            self.ignored["attached"] += 1
+            return
         self.ignored["text"] += 1
+
+    def _wrapped(self, line: int, text: str) -> bool:
+        """Is ``text`` the hard-wrapped rest of the single-line event on the line above?
+
+        Only right after an event whose line was long enough to have been wrapped (mail clients
+        wrap at 72 to 78 columns), and not for what people write between pasted lines (comments,
+        rules, elisions).
+        """
+        if self.wrappable is None or self.wrappable[0] != line - 1 or self.wrappable[1] < WRAP_MIN:
+            return False
+        stripped = text.strip()
+        return bool(stripped) and not stripped.startswith(("//", "--", "==", "[...]", "...", "#"))
 
     def _log_fields(self, text: str) -> dict[str, Any] | None:
         try:
