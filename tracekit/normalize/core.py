@@ -271,12 +271,20 @@ def _inner_col(spec: str) -> str:
     return "_inner_" + re.sub(r"\W", "_", spec)
 
 
-def _resolve_inner(matched: pl.DataFrame, ev: pl.DataFrame, specs: set[str]) -> pl.DataFrame:
+def _resolve_inner(
+    matched: pl.DataFrame, ev: pl.DataFrame, specs: set[str], rules: list[EventRule]
+) -> pl.DataFrame:
     """Fill ``inner.FUNC.KEY`` values: the first event of FUNC inside the call (same source and
-    task, between the entry and this return) whose payload has KEY."""
+    task, between the entry and this return) whose payload has KEY. Only the rows of rules that
+    use the spec are looked up, with a forward as-of join from the call's entry."""
     for spec in sorted(specs):
         _, func, key = spec.split(".", 2)
         key = re.sub(r"\[[01]\]$", "", key)
+        col = _inner_col(spec)
+        users = [rid for rid, rule in enumerate(rules) if spec in rule.sources()]
+        need = matched.filter(
+            pl.col("_rule").is_in(users) & pl.col("_entry_seq").is_not_null()
+        ).select("_mid", "source", "pid", "_entry_seq", "seq")
         cands = (
             ev.filter((pl.col("_func") == func) | (pl.col("event") == func))
             .select(
@@ -287,15 +295,18 @@ def _resolve_inner(matched: pl.DataFrame, ev: pl.DataFrame, specs: set[str]) -> 
             )
             .filter(pl.col("_ival").is_not_null())
         )
-        need = matched.filter(pl.col("_entry_seq").is_not_null()).select(
-            "_mid", "source", "pid", "_entry_seq", "seq"
-        )
         found = (
-            need.join(cands, on=["source", "pid"], how="inner")
-            .filter(pl.col("_iseq").is_between(pl.col("_entry_seq"), pl.col("seq")))
-            .sort("_iseq")
-            .group_by("_mid")
-            .agg(pl.col("_ival").first().alias(_inner_col(spec)))
+            need.sort("_entry_seq")
+            .join_asof(
+                cands.sort("_iseq"),
+                left_on="_entry_seq",
+                right_on="_iseq",
+                by=["source", "pid"],
+                strategy="forward",
+                check_sortedness=False,  # both sides sorted above; polars cannot check with by=
+            )
+            .filter(pl.col("_iseq") <= pl.col("seq"))
+            .select("_mid", pl.col("_ival").alias(col))
         )
         matched = matched.join(found, on="_mid", how="left")
     return matched
@@ -365,12 +376,10 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
         if alt.startswith("inner.")
     }
     if inner_specs:
-        matched = _resolve_inner(matched, ev, inner_specs)
+        matched = _resolve_inner(matched, ev, inner_specs, rules)
 
-    parts = [
-        _rule_ops(matched.filter(pl.col("_rule") == rid), rule, rid)
-        for rid, rule in enumerate(rules)
-    ]
+    by_rule = {key[0]: frame for key, frame in matched.partition_by("_rule", as_dict=True).items()}
+    parts = [_rule_ops(by_rule[rid], rules[rid], rid) for rid in sorted(by_rule)]
     parts = [p for p in parts if p.height]
 
     # every kretprobe that no rule consumed is still a call exit with its return code
