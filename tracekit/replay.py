@@ -1,8 +1,10 @@
 """Replay: captures in, the buffer-object model's state after every op out.
 
->>> from tracekit.replay import replay_paths          # doctest: +SKIP
->>> r = replay_paths(["traces/real/linux-6.1/vgem_basic.txt"])   # doctest: +SKIP
->>> state_at(r.states, line=200)                       # doctest: +SKIP
+>>> r = replay_paths(["traces/real/linux-6.1/vgem_basic.txt"])
+>>> r.checks.height, r.disagreements.height
+(55, 0)
+>>> state_at(r.states).select("refs", "handles", "alive").unique().rows()
+[(0, 0, False)]
 
 Ordering is deterministic: per source, events are replayed by timestamp, then CPU, then line
 (:func:`tracekit.normalize.core.order_events`), so the same capture replays to the same states

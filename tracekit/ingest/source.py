@@ -50,7 +50,7 @@ _BZIP2 = re.compile(rb"^BZh[1-9]1AY&SY")  # "BZh", block size, block magic 0x314
 def compression_of(head: bytes) -> str | None:
     """The compression the first bytes announce, or None for plain text.
 
-    >>> compression_of(b"\x1f\x8b\x08\x00"), compression_of(b"BZh91AY&SY"), compression_of(b"BZh is text")
+    >>> compression_of(b"\\x1f\\x8b\\x08\\x00"), compression_of(b"BZh91AY&SY"), compression_of(b"BZh is text")
     ('gzip', 'bzip2', None)
     """
     if _BZIP2.match(head):

@@ -23,6 +23,7 @@ from collections import defaultdict
 
 import polars as pl
 
+from tracekit.model.scan import delta, g_cumsum, g_ffill, resynced, with_groups
 from tracekit.schema import (
     STATE_DMABUF_COLUMNS,
     STATE_OBJECT_COLUMNS,
@@ -210,99 +211,6 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 # 3. running sums with resync
 
 
-# The timelines are sorted by their group (object generation, or dma-buf) once; running sums,
-# forward fills and shifts within a group are then linear scans over the whole column, masked
-# at group boundaries, instead of a hash-partitioned window per expression.
-G = pl.col("_g")
-
-
-def _with_groups(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Number the groups of ``df`` (already sorted by ``keys``) in ``_g``."""
-    changed = pl.lit(False)
-    for k in keys:
-        changed = changed | pl.col(k).ne_missing(pl.col(k).shift(1))
-    return df.with_columns(_g=changed.fill_null(True).cum_sum())
-
-
-def g_cumsum(e: pl.Expr) -> pl.Expr:
-    """Running sum of ``e`` within its group."""
-    cs = e.cum_sum()
-    start = G.ne_missing(G.shift(1))
-    return cs - pl.when(start).then(cs - e).forward_fill()
-
-
-def g_ffill(e: pl.Expr) -> pl.Expr:
-    """Forward fill of ``e`` within its group."""
-    src = pl.when(e.is_not_null()).then(G).forward_fill()
-    return pl.when(src == G).then(e.forward_fill())
-
-
-def g_shift1(e: pl.Expr) -> pl.Expr:
-    """The previous row's ``e`` within its group."""
-    return pl.when(G.shift(1) == G).then(e.shift(1))
-
-
-def _resynced(
-    df: pl.DataFrame,
-    keys: list[str],
-    counter: str,
-    sample: str | None,
-    *,
-    keep_before: bool = False,
-) -> pl.DataFrame:
-    """Replace the delta ``_d_{counter}`` by ``{counter}`` (the value after each op), with
-    ``_model_{counter}`` (the model's value before a sampled op, unsynced) where ``sample`` is a
-    column of kernel samples, and ``_before_{counter}`` if asked for."""
-    d = pl.col(f"_d_{counter}")
-    cs = g_cumsum(d) - d  # exclusive running sum
-    if sample is None:
-        return df.with_columns((cs + d).alias(counter)).drop(f"_d_{counter}")
-    s = pl.col(sample)
-    df = df.with_columns(cs.alias("_cs"))
-    has = s.is_not_null()
-    # base of the segment each op is in: the last sample at or before it
-    df = df.with_columns(
-        _seg_s=g_ffill(pl.when(has).then(s)),
-        _seg_cs=g_ffill(pl.when(has).then(pl.col("_cs"))),
-    )
-    # the segment before: the last sample strictly before the op (the previous row's segment)
-    df = df.with_columns(
-        _prev_s=g_shift1(pl.col("_seg_s")),
-        _prev_cs=g_shift1(pl.col("_seg_cs")),
-    )
-    before = (
-        pl.when(pl.col("_seg_s").is_not_null())
-        .then(pl.col("_seg_s") + pl.col("_cs") - pl.col("_seg_cs"))
-        .otherwise(pl.col("_cs"))
-    )
-    model_at_sample = (
-        pl.when(pl.col("_prev_s").is_not_null())
-        .then(pl.col("_prev_s") + pl.col("_cs") - pl.col("_prev_cs"))
-        .otherwise(pl.col("_cs"))
-    )
-    out = [
-        (before + d).alias(counter),
-        pl.when(has).then(model_at_sample).alias(f"_model_{counter}"),
-    ]
-    if keep_before:
-        out.append(before.alias(f"_before_{counter}"))
-    return df.with_columns(out).drop(
-        "_cs", "_seg_s", "_seg_cs", "_prev_s", "_prev_cs", f"_d_{counter}"
-    )
-
-
-def _delta(kinds: dict[str, dict[str, int]], counter: str) -> pl.Expr:
-    expr = pl.lit(0, pl.Int64)
-    for kind, deltas in kinds.items():
-        if counter in deltas:
-            expr = (
-                pl.when(pl.col("op") == kind)
-                .then(pl.lit(deltas[counter], pl.Int64))
-                .otherwise(expr)
-            )
-    return expr
-
-
 # ------------------------------------------------------------------------------------------------
 
 
@@ -446,16 +354,16 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
         .join(matched, on=["_i", "_obj", "_gen"], how="left")
         .join(submitted, on=["_i", "_obj", "_gen"], how="left")
     )
-    tl = _with_groups(tl.sort(["source", "_obj", "_gen", "_i"]), keys)
+    tl = with_groups(tl.sort(["source", "_obj", "_gen", "_i"]), keys)
     own = ~pl.col("_implicit")
     for counter in OBJ_COUNTERS:
-        d = pl.when(own).then(_delta(OBJ_DELTAS, counter)).otherwise(0)
+        d = pl.when(own).then(delta(OBJ_DELTAS, counter)).otherwise(0)
         if counter == "refs":
             d = d + pl.col("_rel").fill_null(0) + pl.col("_fb").fill_null(0)
         if counter == "jobs":
             d = d + pl.col("_js").fill_null(0) + pl.col("_jd").fill_null(0)
         tl = tl.with_columns(d.alias(f"_d_{counter}"))
-    tl = _resynced(tl, keys, "handles", "handle_count", keep_before=True)
+    tl = resynced(tl, keys, "handles", "handle_count", keep_before=True)
     # the first handle takes the kref, the last one drops it
     tl = tl.with_columns(
         _d_refs=pl.col("_d_refs")
@@ -468,7 +376,7 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     )
     for counter in OBJ_COUNTERS:
         if counter != "handles":
-            tl = _resynced(tl, keys, counter, SAMPLED.get(counter) if counter in SAMPLED else None)
+            tl = resynced(tl, keys, counter, SAMPLED.get(counter) if counter in SAMPLED else None)
     # per-file handles, vaddr, alive, madvise
     tl = tl.with_columns(
         _dfh=pl.when(own & (pl.col("op") == "handle_create") & pl.col("file").is_not_null())
@@ -579,7 +487,7 @@ def _dmabuf_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     tl = pl.concat(
         [rows.with_columns(_implicit=pl.lit(False)), implicit.drop("_x")], how="diagonal_relaxed"
     )
-    tl = _with_groups(
+    tl = with_groups(
         tl.join(extra.select("_i", "dmabuf", "_x"), on=["_i", "dmabuf"], how="left").sort(
             ["source", "dmabuf", "_dbgen", "_i"]
         ),
@@ -588,7 +496,7 @@ def _dmabuf_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     own = ~pl.col("_implicit")
     export = own & (pl.col("op") == "dmabuf_export")
     for counter in DB_COUNTERS:
-        d = pl.when(own).then(_delta(DB_DELTAS, counter)).otherwise(0)
+        d = pl.when(own).then(delta(DB_DELTAS, counter)).otherwise(0)
         if counter == "f_count":
             d = d + pl.when(export).then(
                 pl.when(pl.col("owner") == "prime").then(2).otherwise(1)
@@ -596,7 +504,7 @@ def _dmabuf_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
             d = d + pl.col("_x").fill_null(0)
         tl = tl.with_columns(d.alias(f"_d_{counter}"))
     for counter in DB_COUNTERS:
-        tl = _resynced(tl, keys, counter, DB_SAMPLED.get(counter))
+        tl = resynced(tl, keys, counter, DB_SAMPLED.get(counter))
     return tl.with_columns(
         db_alive=~(g_cumsum((own & (pl.col("op") == "dmabuf_release")).cast(pl.Int64)) > 0),
         db_start_known=pl.col("_dbgen") > 0,

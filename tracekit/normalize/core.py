@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -28,12 +27,12 @@ import polars as pl
 
 from tracekit.condition import columns_of, compile_condition
 from tracekit.normalize import dialects
+from tracekit.normalize.calls import func_and_at, order_events, pair_calls
 from tracekit.normalize.profiles import EventRule, Profile, load_profiles
 from tracekit.schema import COUNTERS, OP_CONTEXT_COLUMNS, OPS, conform
 
 POINTER_COLUMNS = ("object", "file", "address", "dmabuf", "attachment", "vma", "fb", "cb")
 INT_COLUMNS = ("handle", "size", "count", "ret", "fence_context", "fence_seqno", *COUNTERS)
-_RET_SUFFIXES = ("_ret", "__exit", "_exit")
 
 
 @dataclass(frozen=True)
@@ -74,117 +73,6 @@ def parse_int(expr: pl.Expr) -> pl.Expr:
 def _key_pattern(key: str) -> str:
     # "key=value" (tracepoints, probe arguments) or "key: value" (syscall tracepoints)
     return rf"(?:^|[\s,(]){re.escape(key)}(?:=|: )([^\s,)]+)"
-
-
-# ------------------------------------------------------------------------------------------------
-# ordering and call pairing
-
-
-def order_events(raw: pl.DataFrame) -> pl.DataFrame:
-    """Replay order per source: timestamp, then cpu, then line; ``seq`` numbers it.
-
-    Lines without a timestamp (``CPU:1 [LOST ...]`` markers) take the timestamp of the line that
-    follows them, so they stay where the kernel printed them.
-
-    >>> df = pl.DataFrame({"source": ["a"] * 3, "line": [1, 2, 3], "ts": [20, None, 10],
-    ...                    "cpu": [1, 0, 0]})
-    >>> order_events(df)["line"].to_list()
-    [3, 1, 2]
-    """
-    return (
-        raw.with_columns(
-            _ots=pl.col("ts")
-            .fill_null(strategy="backward")
-            .fill_null(strategy="forward")
-            .over("source"),
-            _src=pl.col("source").rank("dense").cast(pl.Int64)
-            if raw.height
-            else pl.lit(0, pl.Int64),
-        )
-        .sort(["_src", "_ots", "cpu", "line"], nulls_last=False)
-        .with_columns(seq=pl.int_range(pl.len(), dtype=pl.Int64).over("source"))
-        .drop("_ots", "_src")
-    )
-
-
-def _func_and_at(raw: pl.DataFrame) -> pl.DataFrame:
-    """Probed function and entry/return of each event (None for tracepoints)."""
-    symbolic = pl.col("probe_func").is_not_null() & ~pl.col("probe_func").str.starts_with("0x")
-    is_ret_event = pl.col("ret_caller").is_not_null()
-    # trace-cmd/perf print raw addresses for kprobes: fall back to the event's own name, which by
-    # the probe template's convention is the function (+ "_ret" for the return probe)
-    by_name = pl.col("event")
-    for suffix in _RET_SUFFIXES:
-        by_name = (
-            pl.when(pl.col("event").str.ends_with(suffix))
-            .then(pl.col("event").str.strip_suffix(suffix))
-            .otherwise(by_name)
-        )
-    name_is_ret = pl.col("event").str.contains(r"(_ret|__exit)$")
-    return raw.with_columns(
-        _func=pl.when(symbolic)
-        .then(pl.col("probe_func"))
-        .when(pl.col("probe_func").is_not_null())
-        .then(by_name),
-        _at=pl.when(pl.col("probe_func").is_null())
-        .then(None)
-        .when(symbolic & is_ret_event)
-        .then(pl.lit("return"))
-        .when(symbolic)
-        .then(pl.lit("entry"))
-        .when(is_ret_event | name_is_ret)
-        .then(pl.lit("return"))
-        .otherwise(pl.lit("entry")),
-    )
-
-
-def pair_calls(ev: pl.DataFrame) -> pl.DataFrame:
-    """Add ``_entry`` (row of a return's entry), ``_call`` (line of the innermost open call that
-    has a return probe in this capture) to kprobe events, in seq order per source and task."""
-    # which functions have a return probe is a property of each capture's probe set
-    returned = set(
-        ev.filter((pl.col("_at") == "return") & pl.col("_func").is_not_null())
-        .select("source", "_func")
-        .unique()
-        .iter_rows()
-    )
-    idx = ev["_row"].to_list()
-    src = ev["source"].to_list()
-    pid = ev["pid"].to_list()
-    func = ev["_func"].to_list()
-    at = ev["_at"].to_list()
-    line = ev["line"].to_list()
-    stacks: dict[tuple[str, int | None], list[tuple[str, int, int]]] = defaultdict(list)
-    entry_of: list[int | None] = [None] * len(idx)
-    call_of: list[int | None] = [None] * len(idx)
-    for i in range(len(idx)):
-        if at[i] is None:
-            key = (src[i], pid[i])
-            stack = stacks.get(key)
-            if stack:
-                call_of[i] = next(
-                    (ln for f, ln, _ in reversed(stack) if (src[i], f) in returned), None
-                )
-            continue
-        key = (src[i], pid[i])
-        stack = stacks[key]
-        if at[i] == "entry":
-            call_of[i] = next((ln for f, ln, _ in reversed(stack) if (src[i], f) in returned), None)
-            if (src[i], func[i]) in returned:
-                stack.append((func[i], line[i], idx[i]))
-            continue
-        # a return closes the latest open entry of its function; entries above it have returned
-        for depth in range(len(stack) - 1, -1, -1):
-            if stack[depth][0] == func[i]:
-                _, ln, row = stack[depth]
-                entry_of[i] = row
-                call_of[i] = ln
-                del stack[depth:]
-                break
-    return ev.with_columns(
-        _entry=pl.Series(entry_of, dtype=pl.Int64),
-        _call=pl.Series(call_of, dtype=pl.Int64),
-    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -317,7 +205,7 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
     profs = tuple(profiles) if profiles is not None else load_profiles()
     rules, table, prefixes = _rules_table(profs)
     ev = order_events(raw)
-    ev = _func_and_at(ev).with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
+    ev = func_and_at(ev).with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
     ev = pair_calls(ev)
     entries = ev.select(
         pl.col("_row").alias("_entry"),

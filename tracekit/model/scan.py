@@ -1,0 +1,104 @@
+"""Segmented scans: running sums, forward fills and shifts within groups of a sorted table.
+
+The model's timelines are sorted by their group (an object generation, or a dma-buf) once; then a
+running sum within a group is the running sum of the whole column minus its value where the group
+starts, and a fill or a shift is masked at group boundaries. Each is one linear pass, where a
+windowed expression (``.over(keys)``) would hash-partition the table every time.
+
+>>> df = pl.DataFrame({"k": [1, 1, 2, 2, 2], "d": [1, 1, 5, -1, 1]})
+>>> with_groups(df, ["k"]).select(g_cumsum(pl.col("d")).alias("c"))["c"].to_list()
+[1, 2, 5, 4, 5]
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+G = pl.col("_g")
+
+
+def with_groups(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Number the groups of ``df`` (already sorted by ``keys``) in ``_g``."""
+    changed = pl.lit(False)
+    for k in keys:
+        changed = changed | pl.col(k).ne_missing(pl.col(k).shift(1))
+    return df.with_columns(_g=changed.fill_null(True).cum_sum())
+
+
+def g_cumsum(e: pl.Expr) -> pl.Expr:
+    """Running sum of ``e`` within its group."""
+    cs = e.cum_sum()
+    start = G.ne_missing(G.shift(1))
+    return cs - pl.when(start).then(cs - e).forward_fill()
+
+
+def g_ffill(e: pl.Expr) -> pl.Expr:
+    """Forward fill of ``e`` within its group."""
+    src = pl.when(e.is_not_null()).then(G).forward_fill()
+    return pl.when(src == G).then(e.forward_fill())
+
+
+def g_shift1(e: pl.Expr) -> pl.Expr:
+    """The previous row's ``e`` within its group."""
+    return pl.when(G.shift(1) == G).then(e.shift(1))
+
+
+def resynced(
+    df: pl.DataFrame,
+    keys: list[str],
+    counter: str,
+    sample: str | None,
+    *,
+    keep_before: bool = False,
+) -> pl.DataFrame:
+    """Replace the delta ``_d_{counter}`` by ``{counter}`` (the value after each op), with
+    ``_model_{counter}`` (the model's value before a sampled op, unsynced) where ``sample`` is a
+    column of kernel samples, and ``_before_{counter}`` if asked for."""
+    d = pl.col(f"_d_{counter}")
+    cs = g_cumsum(d) - d  # exclusive running sum
+    if sample is None:
+        return df.with_columns((cs + d).alias(counter)).drop(f"_d_{counter}")
+    s = pl.col(sample)
+    df = df.with_columns(cs.alias("_cs"))
+    has = s.is_not_null()
+    # base of the segment each op is in: the last sample at or before it
+    df = df.with_columns(
+        _seg_s=g_ffill(pl.when(has).then(s)),
+        _seg_cs=g_ffill(pl.when(has).then(pl.col("_cs"))),
+    )
+    # the segment before: the last sample strictly before the op (the previous row's segment)
+    df = df.with_columns(
+        _prev_s=g_shift1(pl.col("_seg_s")),
+        _prev_cs=g_shift1(pl.col("_seg_cs")),
+    )
+    before = (
+        pl.when(pl.col("_seg_s").is_not_null())
+        .then(pl.col("_seg_s") + pl.col("_cs") - pl.col("_seg_cs"))
+        .otherwise(pl.col("_cs"))
+    )
+    model_at_sample = (
+        pl.when(pl.col("_prev_s").is_not_null())
+        .then(pl.col("_prev_s") + pl.col("_cs") - pl.col("_prev_cs"))
+        .otherwise(pl.col("_cs"))
+    )
+    out = [
+        (before + d).alias(counter),
+        pl.when(has).then(model_at_sample).alias(f"_model_{counter}"),
+    ]
+    if keep_before:
+        out.append(before.alias(f"_before_{counter}"))
+    return df.with_columns(out).drop(
+        "_cs", "_seg_s", "_seg_cs", "_prev_s", "_prev_cs", f"_d_{counter}"
+    )
+
+
+def delta(kinds: dict[str, dict[str, int]], counter: str) -> pl.Expr:
+    expr = pl.lit(0, pl.Int64)
+    for kind, deltas in kinds.items():
+        if counter in deltas:
+            expr = (
+                pl.when(pl.col("op") == kind)
+                .then(pl.lit(deltas[counter], pl.Int64))
+                .otherwise(expr)
+            )
+    return expr
