@@ -16,7 +16,6 @@ import pytest
 
 from tests.conftest import TRACES, fixture_files, rel
 from tracekit.ingest import fast
-from tracekit.ingest.core import detect
 from tracekit.ingest.grammar import (
     LineError,
     parse_ftrace,
@@ -24,6 +23,7 @@ from tracekit.ingest.grammar import (
     parse_probe,
     parse_trace_cmd,
 )
+from tracekit.ingest.lines import detect
 from tracekit.ingest.source import lines_frame
 
 COLUMNS = [
