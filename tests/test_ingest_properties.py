@@ -7,7 +7,7 @@ import string
 from pathlib import Path
 
 import polars as pl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import count_lines
@@ -121,6 +121,17 @@ trace_ish = st.lists(
 
 
 @given(trace_ish)
+@example(  # a mail-wrap continuation after an event that was folded away: an IndexError once
+    [
+        "0",
+        "0",
+        "0",
+        "               0-0       [000] D0000     0.000000: _: ",
+        "0\n0",
+        "               0-0       [000] D0000     0.000000: _000000: ",
+        "Call Trace:",
+    ]
+)
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

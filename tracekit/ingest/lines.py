@@ -313,6 +313,10 @@ class LineReader:
         """
         if self.wrappable is None or self.wrappable[0] != line - 1 or self.wrappable[1] < WRAP_MIN:
             return False
+        if not self.events or self.events[-1].get("line") != self.wrappable[0]:
+            # the event above was already handed on (a batch ended between the two lines): the
+            # rest is counted as text rather than joined
+            return False
         stripped = text.strip()
         return bool(stripped) and not stripped.startswith(("//", "--", "==", "[...]", "...", "#"))
 
