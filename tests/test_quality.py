@@ -42,4 +42,5 @@ def test_wheel_ships_grammars_and_rules(tmp_path: Path) -> None:
     assert "tracekit/_data/grammars/ftrace.lark" in names
     assert "tracekit/_data/grammars/kernel_log.lark" in names
     assert any(n.startswith("tracekit/_data/rules/") for n in names)
+    assert "tracekit/_data/rules/TK003-mapped-at-free.toml" in names
     assert "tracekit/py.typed" in names

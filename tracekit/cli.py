@@ -515,3 +515,137 @@ def _step(rows: Any, fmt: OutputFormat) -> None:
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+@app.command()
+def check(
+    files: Annotated[
+        list[str],
+        typer.Argument(help="Captures or directories of captures (as for parse)."),
+    ],
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = OutputFormat.text,
+    rules: Annotated[
+        list[str] | None,
+        typer.Option("--rules", help="Extra directory of rule files (*.toml)."),
+    ] = None,
+    profiles: Annotated[
+        list[str] | None,
+        typer.Option("--profiles", help="Extra directory of profile files (*.toml)."),
+    ] = None,
+) -> None:
+    """Run the rules over captures: findings with file, line and evidence (exit 1 on errors)."""
+    from tracekit.check import finding_dicts, run_check, text_report
+
+    try:
+        res = run_check(files, rules, profiles)
+    except TracekitError as exc:
+        raise _fail(exc) from None
+    if fmt is OutputFormat.json:
+        doc = {"findings": finding_dicts(res.findings), "summary": res.summary()}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        for line in text_report(res):
+            out.print(line, markup=False)
+    if res.counts()["error"]:
+        raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+rules_app = typer.Typer(help="The rule set: list the rules, explain one.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("list")
+def rules_list(
+    rules: Annotated[
+        list[str] | None,
+        typer.Option("--rules", help="Extra directory of rule files (*.toml)."),
+    ] = None,
+) -> None:
+    """Every rule: id, name, severity, what it detects."""
+    from tracekit.rules import load_rules
+
+    try:
+        loaded = load_rules(rules)
+    except TracekitError as exc:
+        raise _fail(exc) from None
+    for r in loaded:
+        first = r.doc["detects"].split("\n\n")[0].replace("\n", " ")
+        out.print(f"{r.id}  {r.name:26s} {r.severity:8s} {first}", markup=False)
+
+
+@rules_app.command("explain")
+def rules_explain(
+    rule: Annotated[str, typer.Argument(help="Rule id (TK003) or name (mapped-at-free).")],
+    rules: Annotated[
+        list[str] | None,
+        typer.Option("--rules", help="Extra directory of rule files (*.toml)."),
+    ] = None,
+) -> None:
+    """A rule's documentation, condition and file."""
+    from tracekit.rules import DOC_HEADINGS, load_rules
+
+    try:
+        loaded = load_rules(rules)
+    except TracekitError as exc:
+        raise _fail(exc) from None
+    hit = [r for r in loaded if rule in (r.id, r.name)]
+    if not hit:
+        err.print(f"tracekit: error: no rule {rule!r} (see tracekit rules list)", markup=False)
+        raise typer.Exit(int(ExitCode.USAGE))
+    r = hit[0]
+    out.print(f"{r.id} {r.name} ({r.severity})", markup=False)
+    for key, heading in DOC_HEADINGS.items():
+        out.print(f"\n{heading}\n{'-' * len(heading)}\n{r.doc[key]}", markup=False)
+    out.print(f"\nCondition ({r.at})\n{r.condition}\n\nFile: {r.path}", markup=False)
+
+
+@rules_app.command("test")
+def rules_test(
+    rules: Annotated[
+        list[str] | None,
+        typer.Option("--rules", help="Extra directory of rule files (*.toml)."),
+    ] = None,
+) -> None:
+    """Run every rule's examples: the violating one flags exactly its '# expect:' lines, the clean one nothing."""
+    from tracekit.rules import example_problems, load_rules
+
+    try:
+        loaded = load_rules(rules)
+    except TracekitError as exc:
+        raise _fail(exc) from None
+    failed = 0
+    for r in loaded:
+        problems = example_problems(r, loaded)
+        out.print(f"{r.id} {r.name}: {'ok' if not problems else 'FAILED'}", markup=False)
+        for p in problems:
+            out.print(f"  {p}", markup=False)
+        failed += bool(problems)
+    out.print(f"{len(loaded) - failed} of {len(loaded)} rules pass their examples", markup=False)
+    if failed:
+        raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+@rules_app.command("example")
+def rules_example(
+    rule: Annotated[str, typer.Argument(help="Rule id (TK003) or name (mapped-at-free).")],
+    clean: Annotated[bool, typer.Option("--clean", help="The clean example instead.")] = False,
+    rules: Annotated[
+        list[str] | None,
+        typer.Option("--rules", help="Extra directory of rule files (*.toml)."),
+    ] = None,
+) -> None:
+    """Print a rule's violating (or clean) example trace: pipe it into 'tracekit check -'."""
+    from tracekit.rules import load_rules
+
+    try:
+        loaded = load_rules(rules)
+    except TracekitError as exc:
+        raise _fail(exc) from None
+    hit = [r for r in loaded if rule in (r.id, r.name)]
+    if not hit:
+        err.print(f"tracekit: error: no rule {rule!r} (see tracekit rules list)", markup=False)
+        raise typer.Exit(int(ExitCode.USAGE))
+    text = hit[0].examples.get("clean" if clean else "violating", "")
+    sys.stdout.write(text)

@@ -184,7 +184,7 @@ OP_NAMES: dict[str, str] = {
     "dmabuf_vmap": "dma_buf_vmap: the dma-buf's own vmapping_counter goes up",
     "dmabuf_vunmap": "dma_buf_vunmap: the dma-buf's vmapping_counter goes down",
     # memory management
-    "madvise": "madvise: count is the new state (1 WILLNEED/0 DONTNEED in drm_gem_shmem terms)",
+    "madvise": "madvise: count is the madv asked for (drm_gem_shmem: >0 DONTNEED, 0 WILLNEED; <0 purged)",
     "purge": "the shrinker purges the object's pages",
     "evict": "the object is evicted from its placement",
     "move": "the object moves between placements (TTM)",

@@ -1,0 +1,159 @@
+"""``tracekit check``: captures in, findings out (text or JSON), exit code for CI.
+
+Inputs may be files or directories; a directory stands for the capture files under it (by
+suffix, see :data:`CAPTURE_SUFFIXES`), in sorted order, so ``tracekit check traces/`` reads the
+same files in the same order on every machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tracekit.errors import InputError
+from tracekit.replay import Replayed, replay_paths
+from tracekit.rules import Rule, evaluate, load_rules
+
+CAPTURE_SUFFIXES = (".txt", ".log", ".trace", ".report", ".perf", ".eml", ".mbox", ".patch")
+COMPRESSED = (".gz", ".xz", ".zst", ".bz2")
+
+
+def expand_inputs(names: list[str]) -> list[str]:
+    """Files as given; directories replaced by their capture files (recursively, sorted)."""
+    out: list[str] = []
+    for name in names:
+        p = Path(name)
+        if name != "-" and p.is_dir():
+            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and _is_capture(f.name))
+            if not found:
+                raise InputError(name, f"no capture files ({', '.join(CAPTURE_SUFFIXES)})")
+            out += found
+        else:
+            out.append(name)
+    return out
+
+
+def _is_capture(filename: str) -> bool:
+    name = filename
+    for z in COMPRESSED:
+        if name.endswith(z):
+            name = name[: -len(z)]
+    return name.endswith(CAPTURE_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    files: list[str]
+    rules: list[Rule]
+    replayed: Replayed
+    findings: pl.DataFrame
+
+    def counts(self) -> dict[str, int]:
+        by = dict(self.findings.group_by("verdict").len().iter_rows())
+        return {v: int(by.get(v, 0)) for v in ("error", "warning", "inconclusive")}
+
+    def summary(self) -> dict[str, Any]:
+        s = self.replayed.parsed.summary
+        return {
+            "files": len(self.files),
+            "lines": s.lines,
+            "events": s.events,
+            "rejected": s.rejected,
+            "ops": self.replayed.ops.height,
+            "rules": len(self.rules),
+            "findings": self.findings.height,
+            **self.counts(),
+        }
+
+
+def run_check(
+    names: list[str], rule_dirs: list[str] | None = None, profile_dirs: list[str] | None = None
+) -> CheckResult:
+    rules = load_rules(rule_dirs)
+    files = expand_inputs(names)
+    rep = replay_paths(files, profile_dirs)
+    return CheckResult(files, rules, rep, evaluate(rep.states, rules))
+
+
+def finding_dicts(findings: pl.DataFrame) -> list[dict[str, Any]]:
+    """The findings as ``--format json`` prints them (pointers as 0x... text)."""
+    out = []
+    for row in findings.iter_rows(named=True):
+        out.append(
+            {
+                "rule": row["rule"],
+                "name": row["name"],
+                "severity": row["severity"],
+                "verdict": row["verdict"],
+                "object": None if row["object"] is None else f"0x{row['object']:x}",
+                "generation": row["generation"],
+                "dmabuf": None if row["dmabuf"] is None else f"0x{row['dmabuf']:x}",
+                "file": row["source"],
+                "line": row["line"],
+                "op": row["op"],
+                "message": row["message"],
+            }
+        )
+    return out
+
+
+def _event_text(events: pl.DataFrame, source: str, line: int) -> str | None:
+    hit = events.filter(pl.col("source") == source, pl.col("line") == line)
+    if hit.height == 0:
+        return None
+    e = hit.row(0, named=True)
+    ctx = f"{e['comm']}-{e['pid']}" if e["comm"] is not None else ""
+    cpu = f" [{e['cpu']:03d}]" if e["cpu"] is not None else ""
+    ts = f" {e['ts'] / 1e9:.6f}:" if e["ts"] is not None and e["ts_unit"] == "ns" else ""
+    return f"{ctx}{cpu}{ts} {e['event']}: {e['payload'] or ''}".strip()
+
+
+def evidence(res: CheckResult, row: dict[str, Any], limit: int = 8) -> list[str]:
+    """The object's last ops up to the finding: ``line op refs/handles/...``."""
+    st = res.replayed.states
+    if row["object"] is None:
+        return []
+    hist = st.filter(
+        pl.col("source") == row["source"],
+        pl.col("object") == row["object"],
+        pl.col("generation") == row["generation"],
+        pl.col("seq") <= row["seq"],
+    ).tail(limit)
+    return [
+        f"line {r['line']:>6} {r['op']:<15} refs={r['refs']} handles={r['handles']} "
+        f"pages={r['pages']} vmaps={r['vmaps']} kmaps={r['kmaps']} pins={r['pins']} "
+        f"jobs={r['jobs']} alive={r['alive']}"
+        for r in hist.iter_rows(named=True)
+    ]
+
+
+def text_report(res: CheckResult) -> list[str]:
+    """Plain lines: each finding, the offending line quoted, the object's recent history."""
+    lines: list[str] = []
+    events = res.replayed.parsed.events
+    for row in res.findings.iter_rows(named=True):
+        where = f"{row['source']}:{row['line']}"
+        obj = (
+            f" object 0x{row['object']:x} gen {row['generation']}"
+            if row["object"] is not None
+            else ""
+        )
+        if row["object"] is None and row["dmabuf"] is not None:
+            obj = f" dma-buf 0x{row['dmabuf']:x}"
+        lines.append(
+            f"{where}: {row['verdict']}: {row['rule']} {row['name']}:{obj}: {row['message']}"
+        )
+        quoted = _event_text(events, row["source"], row["line"])
+        if quoted is not None:
+            lines.append(f"  {row['line']:>6} | {quoted}")
+        lines += [f"    {h}" for h in evidence(res, row)]
+    c = res.counts()
+    s = res.summary()
+    lines.append(
+        f"{s['files']} file(s), {s['lines']} lines, {s['ops']} ops, {s['rules']} rules: "
+        f"{c['error']} error(s), {c['warning']} warning(s), {c['inconclusive']} inconclusive"
+    )
+    return lines

@@ -1,0 +1,359 @@
+"""Rules: data files in ``rules/`` whose conditions run over the replay states.
+
+A rule is one TOML file (``rules/TK003-mapped-at-free.toml``)::
+
+    id = "TK003"
+    name = "mapped-at-free"
+    severity = "error"              # error | warning
+    scope = "object"                # object | dmabuf: whose certainty decides the verdict
+    at = "op"                       # op: every state row | end: each object's last row
+    condition = 'op == "free" and (kmaps > 0 or vmaps > 0)'
+    message = "freed with {kmaps} kmap(s) and {vmaps} vmap(s) still live"
+
+    [doc]                           # what / why / kernel / fix, shown by `tracekit rules explain`
+    [examples]                      # violating and clean traces, `# expect: TK003` above the event
+
+Conditions are parsed by ``grammars/condition.lark`` and compiled to polars expressions
+(:mod:`tracekit.condition`); messages fill ``{column}`` placeholders from the offending row and
+nothing else. Nothing in a rule file is ever evaluated as code.
+
+Besides the STATES columns a condition can use the object's previous row: ``was_alive`` (null for
+an object's first row) and ``prev_vaddr``; ``ref_jobs``, the jobs not yet done that hold a
+reference on the object (``jobs`` less fences that only sit in its reservation object, owner
+``resv``, as vgem's); and in ``at = "end"`` rules ``db_owner_alive`` (the dma-buf the object was
+exported as is still alive), ``had_handle`` (the object ever had a handle, so it left the call
+that created it) and ``fb_refs`` (references framebuffers hold on it).
+
+A rule flags the first offending row of each object generation (or dma-buf). The verdict is the
+rule's severity, or ``inconclusive`` when the counts it rests on are not known: the object was
+first seen mid-life (``start_known`` false) or events were lost while it was alive
+(``uncertain``).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tracekit.condition import columns_of, compile_condition
+from tracekit.errors import GrammarError
+from tracekit.resources import data_dir
+from tracekit.schema import STATES
+
+SEVERITIES = ("error", "warning")
+VERDICTS = ("error", "warning", "inconclusive")
+DOC_HEADINGS = {
+    "detects": "What it detects",
+    "why": "Why it matters",
+    "kernel": "Kernel reference",
+    "fix": "How to fix",
+}
+DERIVED = ("was_alive", "prev_vaddr", "ref_jobs", "db_owner_alive", "had_handle", "fb_refs")
+_ID = re.compile(r"^TK\d{3}$")
+_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+FINDINGS: dict[str, pl.DataType] = {
+    "rule": pl.String(),
+    "name": pl.String(),
+    "severity": pl.String(),
+    "verdict": pl.String(),
+    "source": pl.String(),
+    "line": pl.Int64(),
+    "seq": pl.Int64(),
+    "op": pl.String(),
+    "object": pl.UInt64(),
+    "generation": pl.Int32(),
+    "dmabuf": pl.UInt64(),
+    "message": pl.String(),
+}
+"""One row per finding, ordered by source, line, rule."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    severity: str
+    scope: str
+    at: str
+    condition: str
+    message: str
+    doc: dict[str, str]
+    examples: dict[str, str]
+    path: Path
+
+    @property
+    def expr(self) -> pl.Expr:
+        return compile_condition(self.condition)
+
+
+def _fail(path: Path, why: str) -> GrammarError:
+    return GrammarError(f"{path}: {why}")
+
+
+def load_rule(path: Path) -> Rule:
+    """Read and validate one rule file; :class:`GrammarError` says what is wrong with it."""
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise _fail(path, f"cannot read rule: {exc}") from None
+    for key in ("id", "name", "severity", "condition", "message", "doc"):
+        if key not in data:
+            raise _fail(path, f"missing key {key!r}")
+    if not _ID.match(str(data["id"])):
+        raise _fail(path, f"id {data['id']!r} is not TKnnn")
+    if not _NAME.match(str(data["name"])):
+        raise _fail(path, f"name {data['name']!r} is not kebab-case")
+    if data["severity"] not in SEVERITIES:
+        raise _fail(path, f"severity must be one of {', '.join(SEVERITIES)}")
+    scope, at = data.get("scope", "object"), data.get("at", "op")
+    if scope not in ("object", "dmabuf") or at not in ("op", "end"):
+        raise _fail(path, "scope must be object|dmabuf and at op|end")
+    known = set(STATES) | set(DERIVED)
+    try:
+        unknown = columns_of(data["condition"]) - known
+    except GrammarError as exc:
+        raise _fail(path, str(exc)) from None
+    if unknown:
+        raise _fail(path, f"condition uses unknown column(s) {', '.join(sorted(unknown))}")
+    bad = set(_PLACEHOLDER.findall(data["message"])) - known
+    if bad:
+        raise _fail(path, f"message uses unknown column(s) {', '.join(sorted(bad))}")
+    doc = data["doc"]
+    missing = [k for k in DOC_HEADINGS if not str(doc.get(k, "")).strip()]
+    if missing:
+        raise _fail(path, f"doc is missing {', '.join(missing)}")
+    examples = data.get("examples", {})
+    return Rule(
+        id=data["id"],
+        name=data["name"],
+        severity=data["severity"],
+        scope=scope,
+        at=at,
+        condition=data["condition"],
+        message=data["message"],
+        doc={k: str(doc[k]).strip() for k in DOC_HEADINGS},
+        examples={k: str(v) for k, v in examples.items()},
+        path=path,
+    )
+
+
+def load_rules(dirs: list[str] | None = None) -> list[Rule]:
+    """The shipped rules plus every ``*.toml`` in ``dirs``, ordered by id; ids must be unique."""
+    paths = sorted(data_dir("rules").glob("*.toml"))
+    for d in dirs or []:
+        p = Path(d)
+        if not p.is_dir():
+            raise GrammarError(f"{d}: not a rules directory")
+        paths += sorted(p.glob("*.toml"))
+    rules: dict[str, Rule] = {}
+    for path in paths:
+        rule = load_rule(path)
+        if rule.id in rules:
+            raise _fail(path, f"id {rule.id} already used by {rules[rule.id].path}")
+        rules[rule.id] = rule
+    return [rules[k] for k in sorted(rules)]
+
+
+_KEY = ["source", "object", "generation"]
+
+
+def _ref_jobs(states: pl.DataFrame) -> pl.DataFrame:
+    """Per object row: jobs submitted with a reference on it (owner not ``resv``) not yet done."""
+    jobs = states.filter(
+        pl.col("object").is_not_null(),
+        pl.col("job").is_not_null(),
+        pl.col("op").is_in(["job_submit", "job_done"]),
+    )
+    submitted = (
+        jobs.filter(pl.col("op") == "job_submit", pl.col("owner").fill_null("") != "resv")
+        .group_by(*_KEY, "job")
+        .agg(pl.col("seq").min().alias("start"))
+    )
+    done = (
+        jobs.filter(pl.col("op") == "job_done")
+        .group_by(*_KEY, "job")
+        .agg(pl.col("seq").max().alias("end"))
+    )
+    spans = submitted.join(done, on=[*_KEY, "job"], how="left")
+    deltas = pl.concat(
+        [
+            spans.select(*_KEY, pl.col("start").alias("seq"), pl.lit(1).alias("d")),
+            spans.filter(pl.col("end") > pl.col("start")).select(
+                *_KEY, pl.col("end").alias("seq"), pl.lit(-1).alias("d")
+            ),
+        ]
+    )
+    running = (
+        deltas.group_by(*_KEY, "seq")
+        .agg(pl.col("d").sum())
+        .sort("seq")
+        .with_columns(ref_jobs=pl.col("d").cum_sum().over(_KEY))
+        .drop("d")
+    )
+    out = states.sort("seq").join_asof(
+        running.sort("seq"), on="seq", by=_KEY, strategy="backward", check_sortedness=False
+    )
+    return out.with_columns(
+        ref_jobs=pl.when(pl.col("object").is_not_null()).then(pl.col("ref_jobs").fill_null(0))
+    )
+
+
+def _with_derived(states: pl.DataFrame) -> pl.DataFrame:
+    states = _ref_jobs(states.sort("source", "seq"))
+    return states.with_columns(
+        was_alive=pl.col("alive").shift(1).over(_KEY, order_by="seq"),
+        prev_vaddr=pl.col("vaddr").shift(1).over(_KEY, order_by="seq"),
+    ).sort("source", "seq")
+
+
+def _end_rows(states: pl.DataFrame) -> pl.DataFrame:
+    """Each object generation's last row, with whether the dma-buf it was exported as lives on."""
+    objs = states.filter(pl.col("object").is_not_null())
+    fb = pl.col("owner").fill_null("") == "fb"
+    last = objs.group_by("source", "object", "generation").agg(
+        pl.all().sort_by("seq").last(),
+        had_handle=(pl.col("handles") > 0).any(),
+        fb_refs=((pl.col("op") == "get") & fb).sum().cast(pl.Int64)
+        - ((pl.col("op") == "put") & fb).sum().cast(pl.Int64),
+    )
+    exports = (
+        objs.filter(pl.col("op") == "dmabuf_export")
+        .group_by("source", "object", "generation")
+        .agg(pl.col("dmabuf").sort_by("seq").last().alias("_export"))
+    )
+    db_end = (
+        states.filter(pl.col("dmabuf").is_not_null())
+        .group_by("source", "dmabuf")
+        .agg(pl.col("db_alive").sort_by("seq").last().alias("db_owner_alive"))
+    )
+    return (
+        last.join(exports, on=["source", "object", "generation"], how="left")
+        .join(db_end, left_on=["source", "_export"], right_on=["source", "dmabuf"], how="left")
+        .with_columns(pl.col("db_owner_alive").fill_null(False))
+        .drop("_export")
+        .sort("source", "seq")
+    )
+
+
+def _message(template: str, row: dict[str, Any]) -> str:
+    def fill(m: re.Match[str]) -> str:
+        v = row.get(m.group(1))
+        if isinstance(v, int) and m.group(1) in (
+            "object",
+            "dmabuf",
+            "vaddr",
+            "prev_vaddr",
+            "address",
+        ):
+            return f"{v:#x}"
+        return "?" if v is None else str(v)
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
+def evaluate(states: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
+    """Run ``rules`` over replay ``states``: the FINDINGS table."""
+    rows = _with_derived(states)
+    end = None
+    out: list[dict[str, Any]] = []
+    for rule in rules:
+        if rule.at == "end":
+            end = _end_rows(rows) if end is None else end
+            table = end
+        else:
+            table = rows
+        hits = table.filter(rule.expr)
+        if rule.scope == "dmabuf":
+            ident, known, unsure = ["source", "dmabuf"], "db_start_known", pl.lit(False)
+        else:
+            ident, known, unsure = (
+                ["source", "object", "generation"],
+                "start_known",
+                pl.col("uncertain"),
+            )
+        hits = hits.sort("source", "seq").unique(subset=ident, keep="first", maintain_order=True)
+        hits = hits.with_columns(
+            _inconclusive=(~pl.col(known).fill_null(False)) | unsure.fill_null(False)
+        )
+        for row in hits.iter_rows(named=True):
+            out.append(
+                {
+                    "rule": rule.id,
+                    "name": rule.name,
+                    "severity": rule.severity,
+                    "verdict": "inconclusive" if row["_inconclusive"] else rule.severity,
+                    "source": row["source"],
+                    "line": row["line"],
+                    "seq": row["seq"],
+                    "op": row["op"],
+                    "object": row["object"],
+                    "generation": row["generation"],
+                    "dmabuf": row["dmabuf"],
+                    "message": _message(rule.message, row),
+                }
+            )
+    if not out:
+        return pl.DataFrame(schema=FINDINGS)
+    return pl.from_dicts(out, schema=FINDINGS).sort(
+        "source", "line", "rule", "object", nulls_last=True
+    )
+
+
+_EXPECT = re.compile(r"^\s*#\s*expect:\s*(.*)$")
+
+
+def expected_findings(text: str) -> set[tuple[str, int]]:
+    """``(rule id, line)`` for every ``# expect: TKnnn ...`` annotation: the next event line."""
+    out: set[tuple[str, int]] = set()
+    pending: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        m = _EXPECT.match(line)
+        if m:
+            pending += m.group(1).split()
+        elif line.strip() and not line.lstrip().startswith("#"):
+            out |= {(rule_id, number) for rule_id in pending}
+            pending = []
+    return out
+
+
+def example_problems(rule: Rule, rules: list[Rule]) -> list[str]:
+    """Run ``rule``'s examples through the whole pipeline with every rule in ``rules``.
+
+    The violating example must give exactly the annotated findings (``# expect:``), the clean
+    one none at all. Returns what is wrong, empty when the examples hold.
+    """
+    import tempfile
+
+    from tracekit.replay import replay_paths
+
+    problems = []
+    for kind in ("violating", "clean"):
+        text = rule.examples.get(kind)
+        if not text:
+            problems.append(f"{rule.id}: no {kind} example")
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{rule.id}-{kind}.txt"
+            path.write_text(text, encoding="utf-8")
+            rep = replay_paths([str(path)])
+            findings = evaluate(rep.states, rules)
+        got = set(zip(findings["rule"].to_list(), findings["line"].to_list(), strict=True))
+        want = expected_findings(text) if kind == "violating" else set()
+        if kind == "violating" and not any(r == rule.id for r, _ in want):
+            problems.append(f"{rule.id}: violating example has no '# expect: {rule.id}'")
+        if rep.parsed.summary.rejected:
+            problems.append(
+                f"{rule.id}: {kind} example has {rep.parsed.summary.rejected} rejected line(s)"
+            )
+        for r, line in sorted(want - got):
+            problems.append(f"{rule.id}: {kind} example line {line}: expected {r}, not found")
+        for r, line in sorted(got - want):
+            problems.append(f"{rule.id}: {kind} example line {line}: unexpected {r}")
+    return problems
