@@ -5,7 +5,6 @@ A rule is one TOML file (``rules/TK003-mapped-at-free.toml``)::
     id = "TK003"
     name = "mapped-at-free"
     severity = "error"              # error | warning
-    scope = "object"                # object | dmabuf: whose certainty decides the verdict
     at = "op"                       # op: every state row | end: each object's last row
     condition = 'op == "free" and (kmaps > 0 or vmaps > 0)'
     message = "freed with {kmaps} kmap(s) and {vmaps} vmap(s) still live"
@@ -24,10 +23,11 @@ reference on the object (``jobs`` less fences that only sit in its reservation o
 exported as is still alive), ``had_handle`` (the object ever had a handle, so it left the call
 that created it) and ``fb_refs`` (references framebuffers hold on it).
 
-A rule flags the first offending row of each object generation (or dma-buf). The verdict is the
-rule's severity, or ``inconclusive`` when the counts it rests on are not known: the object was
-first seen mid-life (``start_known`` false) or events were lost while it was alive
-(``uncertain``).
+A rule flags the first offending row of each object generation (or of each dma-buf, for rows
+that touch no object). The verdict is the rule's severity, or ``inconclusive`` when the counts it
+rests on are not known: the object was first seen mid-life (``start_known`` false) or events were
+lost while it was alive (``uncertain``), or the dma-buf the row touches was exported before the
+capture began.
 """
 
 from __future__ import annotations
@@ -80,7 +80,6 @@ class Rule:
     id: str
     name: str
     severity: str
-    scope: str
     at: str
     condition: str
     message: str
@@ -112,9 +111,9 @@ def load_rule(path: Path) -> Rule:
         raise _fail(path, f"name {data['name']!r} is not kebab-case")
     if data["severity"] not in SEVERITIES:
         raise _fail(path, f"severity must be one of {', '.join(SEVERITIES)}")
-    scope, at = data.get("scope", "object"), data.get("at", "op")
-    if scope not in ("object", "dmabuf") or at not in ("op", "end"):
-        raise _fail(path, "scope must be object|dmabuf and at op|end")
+    at = data.get("at", "op")
+    if at not in ("op", "end"):
+        raise _fail(path, "at must be op or end")
     known = set(STATES) | set(DERIVED)
     try:
         unknown = columns_of(data["condition"]) - known
@@ -134,7 +133,6 @@ def load_rule(path: Path) -> Rule:
         id=data["id"],
         name=data["name"],
         severity=data["severity"],
-        scope=scope,
         at=at,
         condition=data["condition"],
         message=data["message"],
@@ -253,7 +251,7 @@ def _message(template: str, row: dict[str, Any]) -> str:
             "address",
         ):
             return f"{v:#x}"
-        return "?" if v is None else str(v)
+        return "-" if v is None else str(v)
 
     return _PLACEHOLDER.sub(fill, template)
 
@@ -270,17 +268,21 @@ def evaluate(states: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
         else:
             table = rows
         hits = table.filter(rule.expr)
-        if rule.scope == "dmabuf":
-            ident, known, unsure = ["source", "dmabuf"], "db_start_known", pl.lit(False)
-        else:
-            ident, known, unsure = (
-                ["source", "object", "generation"],
-                "start_known",
-                pl.col("uncertain"),
+        # one finding per object generation, or per dma-buf for rows that touch no object
+        hits = (
+            hits.sort("source", "seq")
+            .with_columns(_db=pl.when(pl.col("object").is_null()).then(pl.col("dmabuf")))
+            .unique(
+                subset=["source", "object", "generation", "_db"], keep="first", maintain_order=True
             )
-        hits = hits.sort("source", "seq").unique(subset=ident, keep="first", maintain_order=True)
+        )
+        # counts not known for the object, or for the dma-buf the row touches: inconclusive
         hits = hits.with_columns(
-            _inconclusive=(~pl.col(known).fill_null(False)) | unsure.fill_null(False)
+            _inconclusive=(
+                pl.col("object").is_not_null()
+                & (~pl.col("start_known").fill_null(False) | pl.col("uncertain").fill_null(False))
+            )
+            | (pl.col("dmabuf").is_not_null() & ~pl.col("db_start_known").fill_null(False))
         )
         for row in hits.iter_rows(named=True):
             out.append(
