@@ -517,6 +517,28 @@ def main() -> None:
     app()
 
 
+RulesOption = Annotated[
+    list[str] | None, typer.Option("--rules", help="Extra directory of rule files (*.toml).")
+]
+
+
+def _rules(dirs: list[str] | None) -> list[Any]:
+    from tracekit.rules import load_rules
+
+    try:
+        return load_rules(dirs)
+    except TracekitError as exc:
+        raise _fail(exc) from None
+
+
+def _rule(name: str, dirs: list[str] | None) -> Any:
+    hit = [r for r in _rules(dirs) if name in (r.id, r.name)]
+    if not hit:
+        err.print(f"tracekit: error: no rule {name!r} (see tracekit rules list)", markup=False)
+        raise typer.Exit(int(ExitCode.USAGE))
+    return hit[0]
+
+
 @app.command()
 def check(
     files: Annotated[
@@ -526,10 +548,7 @@ def check(
     fmt: Annotated[
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.text,
-    rules: Annotated[
-        list[str] | None,
-        typer.Option("--rules", help="Extra directory of rule files (*.toml)."),
-    ] = None,
+    rules: RulesOption = None,
     profiles: Annotated[
         list[str] | None,
         typer.Option("--profiles", help="Extra directory of profile files (*.toml)."),
@@ -558,19 +577,10 @@ app.add_typer(rules_app, name="rules")
 
 @rules_app.command("list")
 def rules_list(
-    rules: Annotated[
-        list[str] | None,
-        typer.Option("--rules", help="Extra directory of rule files (*.toml)."),
-    ] = None,
+    rules: RulesOption = None,
 ) -> None:
     """Every rule: id, name, severity, what it detects."""
-    from tracekit.rules import load_rules
-
-    try:
-        loaded = load_rules(rules)
-    except TracekitError as exc:
-        raise _fail(exc) from None
-    for r in loaded:
+    for r in _rules(rules):
         first = r.doc["detects"].split("\n\n")[0].replace("\n", " ")
         out.print(f"{r.id}  {r.name:26s} {r.severity:8s} {first}", markup=False)
 
@@ -578,23 +588,12 @@ def rules_list(
 @rules_app.command("explain")
 def rules_explain(
     rule: Annotated[str, typer.Argument(help="Rule id (TK003) or name (mapped-at-free).")],
-    rules: Annotated[
-        list[str] | None,
-        typer.Option("--rules", help="Extra directory of rule files (*.toml)."),
-    ] = None,
+    rules: RulesOption = None,
 ) -> None:
     """A rule's documentation, condition and file."""
-    from tracekit.rules import DOC_HEADINGS, load_rules
+    from tracekit.rules import DOC_HEADINGS
 
-    try:
-        loaded = load_rules(rules)
-    except TracekitError as exc:
-        raise _fail(exc) from None
-    hit = [r for r in loaded if rule in (r.id, r.name)]
-    if not hit:
-        err.print(f"tracekit: error: no rule {rule!r} (see tracekit rules list)", markup=False)
-        raise typer.Exit(int(ExitCode.USAGE))
-    r = hit[0]
+    r = _rule(rule, rules)
     out.print(f"{r.id} {r.name} ({r.severity})", markup=False)
     for key, heading in DOC_HEADINGS.items():
         out.print(f"\n{heading}\n{'-' * len(heading)}\n{r.doc[key]}", markup=False)
@@ -603,18 +602,12 @@ def rules_explain(
 
 @rules_app.command("test")
 def rules_test(
-    rules: Annotated[
-        list[str] | None,
-        typer.Option("--rules", help="Extra directory of rule files (*.toml)."),
-    ] = None,
+    rules: RulesOption = None,
 ) -> None:
     """Run every rule's examples: the violating one flags exactly its '# expect:' lines, the clean one nothing."""
-    from tracekit.rules import example_problems, load_rules
+    from tracekit.rules import example_problems
 
-    try:
-        loaded = load_rules(rules)
-    except TracekitError as exc:
-        raise _fail(exc) from None
+    loaded = _rules(rules)
     failed = 0
     for r in loaded:
         problems = example_problems(r, loaded)
@@ -631,21 +624,8 @@ def rules_test(
 def rules_example(
     rule: Annotated[str, typer.Argument(help="Rule id (TK003) or name (mapped-at-free).")],
     clean: Annotated[bool, typer.Option("--clean", help="The clean example instead.")] = False,
-    rules: Annotated[
-        list[str] | None,
-        typer.Option("--rules", help="Extra directory of rule files (*.toml)."),
-    ] = None,
+    rules: RulesOption = None,
 ) -> None:
     """Print a rule's violating (or clean) example trace: pipe it into 'tracekit check -'."""
-    from tracekit.rules import load_rules
-
-    try:
-        loaded = load_rules(rules)
-    except TracekitError as exc:
-        raise _fail(exc) from None
-    hit = [r for r in loaded if rule in (r.id, r.name)]
-    if not hit:
-        err.print(f"tracekit: error: no rule {rule!r} (see tracekit rules list)", markup=False)
-        raise typer.Exit(int(ExitCode.USAGE))
-    text = hit[0].examples.get("clean" if clean else "violating", "")
+    text = _rule(rule, rules).examples.get("clean" if clean else "violating", "")
     sys.stdout.write(text)
