@@ -31,6 +31,12 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+ProfilesOption = Annotated[
+    list[str] | None,
+    typer.Option("--profiles", help="Extra directory of profile files (*.toml)."),
+]
+
+
 class OutputFormat(StrEnum):
     text = "text"
     json = "json"
@@ -182,10 +188,7 @@ def ops(
     calls: Annotated[
         bool, typer.Option("--calls", help="Include call_enter/call_exit ops in the table.")
     ] = False,
-    profiles: Annotated[
-        list[str] | None,
-        typer.Option("--profiles", help="Extra directory of profile files (*.toml)."),
-    ] = None,
+    profiles: ProfilesOption = None,
 ) -> None:
     """The canonical buffer-object operations of captures, as the driver profiles read them."""
     import polars as pl
@@ -310,10 +313,7 @@ def replay(
     engine: Annotated[
         str, typer.Option("--engine", help="vector (default) or reference.")
     ] = "vector",
-    profiles: Annotated[
-        list[str] | None,
-        typer.Option("--profiles", help="Extra directory of profile files (*.toml)."),
-    ] = None,
+    profiles: ProfilesOption = None,
 ) -> None:
     """Replay captures against the buffer-object model: state at a point, history, stepping, verify."""
     import polars as pl
@@ -419,10 +419,7 @@ app.add_typer(profiles_app, name="profiles")
 
 @profiles_app.command("list")
 def profiles_list(
-    profiles: Annotated[
-        list[str] | None,
-        typer.Option("--profiles", help="Extra directory of profile files (*.toml)."),
-    ] = None,
+    profiles: ProfilesOption = None,
 ) -> None:
     """Every profile: name, kind, rule count, what it maps."""
     from tracekit.normalize import load_profiles
@@ -549,10 +546,7 @@ def check(
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.text,
     rules: RulesOption = None,
-    profiles: Annotated[
-        list[str] | None,
-        typer.Option("--profiles", help="Extra directory of profile files (*.toml)."),
-    ] = None,
+    profiles: ProfilesOption = None,
 ) -> None:
     """Run the rules over captures: findings with file, line and evidence (exit 1 on errors)."""
     from tracekit.check import finding_dicts, run_check, text_report
