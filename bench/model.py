@@ -7,7 +7,8 @@ The ops are real normalisation output: the bench generator's 1M-line capture is 
 normalised once (cached in the work directory), then tiled to the requested size with the object,
 dma-buf and file addresses of each copy moved apart, so every copy is a separate set of objects
 replayed in one source. The engine replays all of it; the reference interpreter replays a prefix
-(``--reference-ops``), and both rates are printed side by side, with the engine's peak RSS.
+(``--reference-ops``), and both rates are printed side by side, with the engine's peak RSS and
+the time the shipped rules take over the engine's states.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ sys.path.insert(0, str(HERE.parent))
 from tracekit.ingest import parse_paths  # noqa: E402
 from tracekit.model import engine, reference  # noqa: E402
 from tracekit.normalize import normalize  # noqa: E402
+from tracekit.rules import evaluate, load_rules  # noqa: E402
 
 POINTERS = ("object", "dmabuf", "file", "vma", "fb", "cb", "attachment")
 
@@ -83,6 +85,9 @@ def measure(ops: pl.DataFrame, reference_ops: int) -> dict[str, float]:
     t0 = time.perf_counter()
     states, checks = engine.replay(ops)
     t_engine = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    findings = evaluate(states, load_rules())
+    t_rules = time.perf_counter() - t0
     prefix = ops.head(reference_ops)
     t0 = time.perf_counter()
     reference.replay_reference(prefix)
@@ -96,6 +101,9 @@ def measure(ops: pl.DataFrame, reference_ops: int) -> dict[str, float]:
         "reference_ops_per_s": prefix.height / t_ref,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "states_rows": states.height,
+        "rules_s": t_rules,
+        "rules_rows_per_s": states.height / t_rules,
+        "findings": findings.height,
         "checks": checks.height,
     }
 
@@ -119,14 +127,15 @@ def main() -> int:
     )
     results = []
     print(
-        f"{'ops':>12} {'engine s':>9} {'engine ops/s':>13} {'ref ops':>9} {'ref ops/s':>11} {'speed-up':>9} {'peak RSS MB':>12}"
+        f"{'ops':>12} {'engine s':>9} {'engine ops/s':>13} {'ref ops':>9} {'ref ops/s':>11} {'speed-up':>9} {'peak RSS MB':>12} {'rules s':>8} {'rules rows/s':>13}"
     )
     for n in args.ops:
         r = measure(tiled(base, n), args.reference_ops)
         results.append(r)
         print(
             f"{r['ops']:>12,} {r['engine_s']:>9.2f} {r['engine_ops_per_s']:>13,.0f} {r['reference_ops']:>9,} "
-            f"{r['reference_ops_per_s']:>11,.0f} {r['engine_ops_per_s'] / r['reference_ops_per_s']:>8.1f}x {r['peak_rss_mb']:>12,.0f}"
+            f"{r['reference_ops_per_s']:>11,.0f} {r['engine_ops_per_s'] / r['reference_ops_per_s']:>8.1f}x {r['peak_rss_mb']:>12,.0f} "
+            f"{r['rules_s']:>8.2f} {r['rules_rows_per_s']:>13,.0f}"
         )
     out = HERE / "results" / "model-latest.json"
     out.parent.mkdir(exist_ok=True)
