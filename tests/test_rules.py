@@ -277,3 +277,26 @@ def test_rules_agree_across_engines_and_flag_every_negative_map_count(rows: list
             (pl.col("object") == row["object"]) & (pl.col("generation") == row["generation"])
         )
         assert hit.height == 1 and hit["seq"][0] <= row["seq"]
+
+
+def test_check_junit_has_a_case_per_file_and_rule(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    bug, clean = tmp_path / "bug.txt", tmp_path / "clean.txt"
+    bug.write_text(_example("TK003"))
+    clean.write_text(_example("TK003", "clean"))
+    result = runner.invoke(app, ["check", str(bug), str(clean), "--format", "junit"])
+    assert result.exit_code == ExitCode.FINDINGS
+    root = ET.fromstring(result.stdout.split("\n", 1)[1])
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert set(suites) == {str(bug), str(clean)}
+    assert root.get("tests") == str(2 * len(RULES)) and root.get("failures") == "2"
+    failed = {
+        c.get("name") for c in suites[str(bug)].iter("testcase") if c.find("failure") is not None
+    }
+    assert failed == {"TK003 mapped-at-free", "TK010 pages-leaked-at-free"}
+    tk003 = next(c for c in suites[str(bug)].iter("testcase") if c.get("name").startswith("TK003"))
+    assert (
+        tk003.find("failure").text.count(f"{bug}:") == 2
+    )  # the object free and the dma-buf release
+    assert suites[str(clean)].get("failures") == "0"

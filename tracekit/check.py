@@ -157,3 +157,46 @@ def text_report(res: CheckResult) -> list[str]:
         f"{c['error']} error(s), {c['warning']} warning(s), {c['inconclusive']} inconclusive"
     )
     return lines
+
+
+def junit_xml(res: CheckResult) -> str:
+    """JUnit XML: one test suite per input file, one test case per rule; a rule's error
+    findings in that file are its failure, warnings and inconclusive findings go to system-out.
+    Every file is reported, so a CI dashboard shows clean captures as passing."""
+    import xml.etree.ElementTree as ET
+
+    suites = ET.Element("testsuites", name="tracekit check")
+    by_file: dict[str, list[dict[str, Any]]] = {f: [] for f in res.files}
+    for f in finding_dicts(res.findings):
+        by_file.setdefault(f["file"], []).append(f)
+    total_failures = 0
+    for name, findings in by_file.items():
+        suite = ET.SubElement(suites, "testsuite", name=name, tests=str(len(res.rules)))
+        failures = 0
+        for rule in res.rules:
+            case = ET.SubElement(suite, "testcase", classname=name, name=f"{rule.id} {rule.name}")
+            mine = [f for f in findings if f["rule"] == rule.id]
+            errors = [f for f in mine if f["verdict"] == "error"]
+            if errors:
+                failures += 1
+                failure = ET.SubElement(
+                    case,
+                    "failure",
+                    type=rule.id,
+                    message=f"{len(errors)} finding(s); first at line {errors[0]['line']}",
+                )
+                failure.text = "\n".join(
+                    f"{name}:{f['line']}: {f['object'] or f['dmabuf']}: {f['message']}"
+                    for f in errors
+                )
+            others = [f for f in mine if f["verdict"] != "error"]
+            if others:
+                ET.SubElement(case, "system-out").text = "\n".join(
+                    f"{name}:{f['line']}: {f['verdict']}: {f['message']}" for f in others
+                )
+        suite.set("failures", str(failures))
+        total_failures += failures
+    suites.set("tests", str(len(by_file) * len(res.rules)))
+    suites.set("failures", str(total_failures))
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"

@@ -42,6 +42,12 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
+class CheckFormat(StrEnum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+
+
 class TableFormat(StrEnum):
     table = "table"
     json = "json"
@@ -543,21 +549,23 @@ def check(
         typer.Argument(help="Captures or directories of captures (as for parse)."),
     ],
     fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="Output format.")
-    ] = OutputFormat.text,
+        CheckFormat, typer.Option("--format", help="Output format (junit: JUnit XML for CI).")
+    ] = CheckFormat.text,
     rules: RulesOption = None,
     profiles: ProfilesOption = None,
 ) -> None:
     """Run the rules over captures: findings with file, line and evidence (exit 1 on errors)."""
-    from tracekit.check import finding_dicts, run_check, text_report
+    from tracekit.check import finding_dicts, junit_xml, run_check, text_report
 
     try:
         res = run_check(files, rules, profiles)
     except TracekitError as exc:
         raise _fail(exc) from None
-    if fmt is OutputFormat.json:
+    if fmt is CheckFormat.json:
         doc = {"findings": finding_dicts(res.findings), "summary": res.summary()}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    elif fmt is CheckFormat.junit:
+        sys.stdout.write(junit_xml(res))
     else:
         for line in text_report(res):
             out.print(line, markup=False)
