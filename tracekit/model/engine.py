@@ -23,6 +23,7 @@ from collections import defaultdict
 
 import polars as pl
 
+from tracekit.model import reference
 from tracekit.model.scan import delta, g_cumsum, g_ffill, resynced, with_groups
 from tracekit.schema import (
     STATE_DMABUF_COLUMNS,
@@ -75,14 +76,12 @@ OBJ_COUNTERS = (
     "jobs",
 )
 DB_COUNTERS = ("f_count", "db_vmaps", "attachments", "maps")
-BOUNDARIES = ["syscall_exit", "syscall_enter", "fd_close", "task_exit", "ioctl_exit", "ioctl_enter"]
-SAMPLED = {
-    "refs": "refcount",
-    "handles": "handle_count",
-    "pages": "pages_use_count",
-    "vmaps": "vmap_use_count",
-}
-DB_SAMPLED = {"f_count": "_s_f_count", "db_vmaps": "_s_vmapping_counter"}
+# the kernel's definitions are the reference interpreter's: which ops end a borrow, which sampled
+# counter checks which state column, and in what order
+BOUNDARIES = sorted(reference.BOUNDARIES)
+SAMPLED = {state: counter for counter, state in reference.CHECKED.items()}
+DB_SAMPLED = {state: f"_s_{counter}" for counter, state in reference.DMABUF_CHECKED.items()}
+CHECK_ORDER = {c: n for n, c in enumerate([*reference.CHECKED, *reference.DMABUF_CHECKED])}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -588,20 +587,7 @@ def _checks(ops: pl.DataFrame, objs: pl.DataFrame, dbs: pl.DataFrame) -> pl.Data
         parts.append(part)
     out = pl.concat(parts, how="diagonal_relaxed").join(meta, on="_i")
     # the reference checks an op's counters in this order: object counters, then dma-buf ones
-    order = {
-        c: n
-        for n, c in enumerate(
-            [
-                "refcount",
-                "handle_count",
-                "pages_use_count",
-                "vmap_use_count",
-                "f_count",
-                "vmapping_counter",
-            ]
-        )
-    }
-    out = out.with_columns(_o=pl.col("counter").replace_strict(order, return_dtype=pl.Int64)).sort(
-        ["_i", "_o"]
-    )
+    out = out.with_columns(
+        _o=pl.col("counter").replace_strict(CHECK_ORDER, return_dtype=pl.Int64)
+    ).sort(["_i", "_o"])
     return out.select(list(VERIFY)).cast(VERIFY)  # type: ignore[arg-type]
