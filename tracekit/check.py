@@ -100,41 +100,48 @@ def finding_dicts(findings: pl.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def _event_text(events: pl.DataFrame, source: str, line: int) -> str | None:
-    hit = events.filter(pl.col("source") == source, pl.col("line") == line)
-    if hit.height == 0:
-        return None
-    e = hit.row(0, named=True)
-    ctx = f"{e['comm']}-{e['pid']}" if e["comm"] is not None else ""
-    cpu = f" [{e['cpu']:03d}]" if e["cpu"] is not None else ""
-    ts = f" {e['ts'] / 1e9:.6f}:" if e["ts"] is not None and e["ts_unit"] == "ns" else ""
-    return f"{ctx}{cpu}{ts} {e['event']}: {e['payload'] or ''}".strip()
+def _quoted(events: pl.DataFrame, findings: pl.DataFrame) -> dict[tuple[str, int], str]:
+    """The event line of each finding, rebuilt from its columns, by ``(source, line)``."""
+    keys = findings.select("source", "line").unique()
+    out = {}
+    for e in events.join(keys, on=["source", "line"], how="semi").iter_rows(named=True):
+        ctx = f"{e['comm']}-{e['pid']}" if e["comm"] is not None else ""
+        cpu = f" [{e['cpu']:03d}]" if e["cpu"] is not None else ""
+        ts = f" {e['ts'] / 1e9:.6f}:" if e["ts"] is not None and e["ts_unit"] == "ns" else ""
+        out[(e["source"], e["line"])] = f"{ctx}{cpu}{ts} {e['event']}: {e['payload'] or ''}".strip()
+    return out
 
 
-def evidence(res: CheckResult, row: dict[str, Any], limit: int = 8) -> list[str]:
-    """The object's last ops up to the finding: ``line op refs/handles/...``."""
-    st = res.replayed.states
-    if row["object"] is None:
-        return []
-    hist = st.filter(
-        pl.col("source") == row["source"],
-        pl.col("object") == row["object"],
-        pl.col("generation") == row["generation"],
-        pl.col("seq") <= row["seq"],
-    ).tail(limit)
-    return [
-        f"line {r['line']:>6} {r['op']:<15} refs={r['refs']} handles={r['handles']} "
-        f"pages={r['pages']} vmaps={r['vmaps']} kmaps={r['kmaps']} pins={r['pins']} "
-        f"jobs={r['jobs']} alive={r['alive']}"
-        for r in hist.iter_rows(named=True)
-    ]
+def _histories(
+    states: pl.DataFrame, findings: pl.DataFrame, limit: int = 8
+) -> dict[int, list[str]]:
+    """For the finding in row ``k``: its object's last ``limit`` ops up to the finding."""
+    key = ["source", "object", "generation"]
+    wanted = findings.with_row_index("_k").filter(pl.col("object").is_not_null())
+    hist = (
+        states.with_row_index("_r")
+        .join(wanted.select("_k", *key, pl.col("seq").alias("_at")), on=key)
+        .filter(pl.col("seq") <= pl.col("_at"))
+        .sort("_k", "_r")  # state order, implicit rows after their op
+        .group_by("_k", maintain_order=True)
+        .tail(limit)
+    )
+    out: dict[int, list[str]] = {}
+    for r in hist.iter_rows(named=True):
+        out.setdefault(r["_k"], []).append(
+            f"line {r['line']:>6} {r['op']:<15} refs={r['refs']} handles={r['handles']} "
+            f"pages={r['pages']} vmaps={r['vmaps']} kmaps={r['kmaps']} pins={r['pins']} "
+            f"jobs={r['jobs']} alive={r['alive']}"
+        )
+    return out
 
 
 def text_report(res: CheckResult) -> list[str]:
     """Plain lines: each finding, the offending line quoted, the object's recent history."""
     lines: list[str] = []
-    events = res.replayed.parsed.events
-    for row in res.findings.iter_rows(named=True):
+    quoted = _quoted(res.replayed.parsed.events, res.findings)
+    histories = _histories(res.replayed.states, res.findings)
+    for k, row in enumerate(res.findings.iter_rows(named=True)):
         where = f"{row['source']}:{row['line']}"
         obj = (
             f" object 0x{row['object']:x} gen {row['generation']}"
@@ -146,10 +153,10 @@ def text_report(res: CheckResult) -> list[str]:
         lines.append(
             f"{where}: {row['verdict']}: {row['rule']} {row['name']}:{obj}: {row['message']}"
         )
-        quoted = _event_text(events, row["source"], row["line"])
-        if quoted is not None:
-            lines.append(f"  {row['line']:>6} | {quoted}")
-        lines += [f"    {h}" for h in evidence(res, row)]
+        text = quoted.get((row["source"], row["line"]))
+        if text is not None:
+            lines.append(f"  {row['line']:>6} | {text}")
+        lines += [f"    {h}" for h in histories.get(k, [])]
     c = res.counts()
     s = res.summary()
     lines.append(
