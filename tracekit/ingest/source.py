@@ -47,6 +47,17 @@ _MAGIC = {
 _BZIP2 = re.compile(rb"^BZh[1-9]1AY&SY")  # "BZh", block size, block magic 0x314159265359
 
 
+_READER_MAGIC = (
+    b"\x1f\x8b",
+    b"\x78\x01",
+    b"\x78\x5e",
+    b"\x78\x9c",
+    b"\x78\xda",
+    b"\x28\xb5\x2f\xfd",
+)
+"""Prefixes polars.read_csv takes for compressed input (gzip, zlib, zstd)."""
+
+
 def compression_of(head: bytes) -> str | None:
     """The compression the first bytes announce, or None for plain text.
 
@@ -177,7 +188,14 @@ def lines_frame(chunk: bytes, first_line: int) -> pl.DataFrame:
     expected = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
     if b"\x00" in chunk:
         chunk = chunk.replace(b"\x00", "\ufffd".encode())
+    # the CSV reader decompresses input that starts with a gzip, zlib or zstd magic number: text
+    # that happens to start so ("x\x01...") is shielded by a leading empty line, dropped below
+    shield = chunk.startswith(_READER_MAGIC)
+    if shield:
+        chunk = b"\n" + chunk
     df = pl.read_csv(chunk, raise_if_empty=False, **LINE_READER)  # type: ignore[arg-type]
+    if shield:
+        df = df.slice(1)
     if df.width == 0:
         df = pl.DataFrame({"text": [""] * expected})
     if df.height != expected:  # pragma: no cover - a reader change would lose lines: refuse to
