@@ -110,6 +110,8 @@ def op_rows(draw: st.DrawFn) -> dict:
         row["count"] = draw(st.integers(0, 1))
     if kind in ("job_submit", "job_done"):
         row["job"] = draw(st.sampled_from(["1:1", "1:2"]))
+    if kind == "job_submit":
+        row["owner"] = draw(st.sampled_from([None, "job", "resv"]))
     for counter in (
         "refcount",
         "handle_count",

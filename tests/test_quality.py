@@ -18,7 +18,7 @@ def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff() -> None:
-    result = _run(sys.executable, "-m", "ruff", "check", "tracekit", "tests", "bench")
+    result = _run(sys.executable, "-m", "ruff", "check", "tracekit", "tests", "bench", "traces")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

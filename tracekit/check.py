@@ -68,6 +68,12 @@ class CheckResult:
             **self.counts(),
         }
 
+    def fingerprints(self) -> list[str]:
+        return fingerprints(self.replayed.states, self.findings)
+
+    def finding_dicts(self) -> list[dict[str, Any]]:
+        return finding_dicts(self.findings, self.fingerprints())
+
 
 def run_check(
     names: list[str], rule_dirs: list[str] | None = None, profile_dirs: list[str] | None = None
@@ -78,10 +84,11 @@ def run_check(
     return CheckResult(files, rules, rep, evaluate(rep.states, rules))
 
 
-def finding_dicts(findings: pl.DataFrame) -> list[dict[str, Any]]:
-    """The findings as ``--format json`` prints them (pointers as 0x... text)."""
+def finding_dicts(findings: pl.DataFrame, prints: list[str] | None = None) -> list[dict[str, Any]]:
+    """The findings as ``--format json`` prints them (pointers as 0x... text), with their
+    fingerprints when given."""
     out = []
-    for row in findings.iter_rows(named=True):
+    for k, row in enumerate(findings.iter_rows(named=True)):
         out.append(
             {
                 "rule": row["rule"],
@@ -97,6 +104,8 @@ def finding_dicts(findings: pl.DataFrame) -> list[dict[str, Any]]:
                 "message": row["message"],
             }
         )
+        if prints is not None:
+            out[-1]["fingerprint"] = prints[k]
     return out
 
 
@@ -112,28 +121,81 @@ def _quoted(events: pl.DataFrame, findings: pl.DataFrame) -> dict[tuple[str, int
     return out
 
 
+def _trails(states: pl.DataFrame, findings: pl.DataFrame, limit: int) -> dict[int, list[dict]]:
+    """For the finding in row ``k``: the last ``limit`` state rows of its object (or, for a
+    finding on a dma-buf alone, of its dma-buf) up to the finding, in state order."""
+    found = findings.with_row_index("_k").with_columns(_at=pl.col("seq"))
+    parts = []
+    for key, subject in (
+        (["source", "object", "generation"], pl.col("object").is_not_null()),
+        (["source", "dmabuf"], pl.col("object").is_null() & pl.col("dmabuf").is_not_null()),
+    ):
+        wanted = found.filter(subject).select("_k", *key, "_at")
+        if wanted.height:
+            rows = states.filter(pl.col("object").is_null()) if "dmabuf" in key else states
+            parts.append(
+                rows.with_row_index("_r")
+                .join(wanted, on=key)
+                .filter(pl.col("seq") <= pl.col("_at"))
+                .sort("_k", "_r")  # state order, implicit rows after their op
+                .group_by("_k", maintain_order=True)
+                .tail(limit)
+            )
+    out: dict[int, list[dict]] = {}
+    for part in parts:
+        for r in part.iter_rows(named=True):
+            out.setdefault(r["_k"], []).append(r)
+    return out
+
+
 def _histories(
     states: pl.DataFrame, findings: pl.DataFrame, limit: int = 8
 ) -> dict[int, list[str]]:
     """For the finding in row ``k``: its object's last ``limit`` ops up to the finding."""
-    key = ["source", "object", "generation"]
-    wanted = findings.with_row_index("_k").filter(pl.col("object").is_not_null())
-    hist = (
-        states.with_row_index("_r")
-        .join(wanted.select("_k", *key, pl.col("seq").alias("_at")), on=key)
-        .filter(pl.col("seq") <= pl.col("_at"))
-        .sort("_k", "_r")  # state order, implicit rows after their op
-        .group_by("_k", maintain_order=True)
-        .tail(limit)
-    )
     out: dict[int, list[str]] = {}
-    for r in hist.iter_rows(named=True):
-        out.setdefault(r["_k"], []).append(
-            f"line {r['line']:>6} {r['op']:<15} refs={r['refs']} handles={r['handles']} "
-            f"pages={r['pages']} vmaps={r['vmaps']} kmaps={r['kmaps']} pins={r['pins']} "
-            f"jobs={r['jobs']} alive={r['alive']}"
-        )
+    for k, rows in _trails(states, findings, limit).items():
+        for r in rows:
+            if r["object"] is None:
+                text = (
+                    f"line {r['line']:>6} {r['op']:<15} f_count={r['f_count']} "
+                    f"vmapping_counter={r['db_vmaps']} attachments={r['attachments']} "
+                    f"alive={r['db_alive']}"
+                )
+            else:
+                text = (
+                    f"line {r['line']:>6} {r['op']:<15} refs={r['refs']} handles={r['handles']} "
+                    f"pages={r['pages']} vmaps={r['vmaps']} kmaps={r['kmaps']} pins={r['pins']} "
+                    f"jobs={r['jobs']} alive={r['alive']}"
+                    + (f" refused={r['refused']}" if r["refused"] else "")
+                )
+            out.setdefault(k, []).append(text)
     return out
+
+
+FINGERPRINT_OPS = 8
+"""How many of the object's ops up to a finding its fingerprint covers."""
+
+
+def fingerprints(states: pl.DataFrame, findings: pl.DataFrame) -> list[str]:
+    """A fingerprint per finding that survives re-capturing the same bug: the rule, the
+    function of the offending op, and the last :data:`FINGERPRINT_OPS` ops of its object (op
+    and function each) up to it; never an address, a pid, a timestamp or a line number, so
+    the same bug found again on another boot, with other pointers, matches. ``tracekit/v1``
+    in SARIF ``partialFingerprints``; the key of ``tracekit audit`` baselines."""
+    import hashlib
+
+    trails = _trails(states, findings, FINGERPRINT_OPS)
+    out = []
+    for k, row in enumerate(findings.iter_rows(named=True)):
+        steps = [f"{r['op']}:{_bare(r['func'])}" for r in trails.get(k, [])]
+        text = "\n".join([row["rule"], row["op"] or "", *steps])
+        out.append(hashlib.sha256(text.encode()).hexdigest()[:32])
+    return out
+
+
+def _bare(func: str | None) -> str:
+    """A function name without what varies between kernel builds (``+0x4/0x30 [drm]``)."""
+    return "" if func is None else func.split("+", 1)[0].split(" ", 1)[0]
 
 
 def text_report(res: CheckResult) -> list[str]:
@@ -174,7 +236,7 @@ def junit_xml(res: CheckResult) -> str:
 
     suites = ET.Element("testsuites", name="tracekit check")
     by_file: dict[str, list[dict[str, Any]]] = {f: [] for f in res.files}
-    for f in finding_dicts(res.findings):
+    for f in res.finding_dicts():
         by_file.setdefault(f["file"], []).append(f)
     total_failures = 0
     for name, findings in by_file.items():
@@ -207,3 +269,109 @@ def junit_xml(res: CheckResult) -> str:
     suites.set("failures", str(total_failures))
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_LEVEL = {"error": "error", "warning": "warning", "inconclusive": "note"}
+
+
+def sarif(res: CheckResult) -> dict[str, Any]:
+    """SARIF 2.1.0 (OASIS): one run, the rules as ``reportingDescriptor``s with their docs, one
+    result per finding at its file and line (the offending line as the region's snippet), the
+    object as a logical location, the fingerprint in ``partialFingerprints``. Inconclusive
+    findings are ``note`` results, so code scanning shows them without failing on them."""
+    from tracekit import __version__
+    from tracekit.rules import DOC_HEADINGS
+
+    index = {r.id: n for n, r in enumerate(res.rules)}
+    rules = []
+    for r in res.rules:
+        detects = " ".join(r.doc["detects"].split())
+        help_md = "\n\n".join(
+            f"**{heading}**\n\n{r.doc[key].strip()}" for key, heading in DOC_HEADINGS.items()
+        )
+        rules.append(
+            {
+                "id": r.id,
+                "name": r.name,
+                "shortDescription": {"text": detects},
+                "fullDescription": {"text": " ".join(r.doc["why"].split())},
+                "help": {"text": " ".join(r.doc["fix"].split()), "markdown": help_md},
+                "defaultConfiguration": {"level": r.severity},
+                "properties": {"tags": ["drm", "gem", "refcount"], "condition": r.condition},
+            }
+        )
+    quoted = _quoted(res.replayed.parsed.events, res.findings)
+    results = []
+    for f, row in zip(res.finding_dicts(), res.findings.iter_rows(named=True), strict=True):
+        region: dict[str, Any] = {"startLine": f["line"]}
+        text = quoted.get((row["source"], row["line"]))
+        if text is not None:
+            region["snippet"] = {"text": text}
+        subject = (
+            f"object {f['object']} gen {f['generation']}"
+            if f["object"] is not None
+            else f"dma-buf {f['dmabuf']}"
+        )
+        results.append(
+            {
+                "ruleId": f["rule"],
+                "ruleIndex": index[f["rule"]],
+                "level": SARIF_LEVEL[f["verdict"]],
+                "message": {"text": f"{subject}: {f['message']}"},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": _uri(f["file"])},
+                            "region": region,
+                        },
+                        "logicalLocations": [
+                            {"name": f["object"] or f["dmabuf"], "kind": "object"}
+                        ],
+                    }
+                ],
+                "partialFingerprints": {"tracekit/v1": f["fingerprint"]},
+                "properties": {
+                    "verdict": f["verdict"],
+                    "op": f["op"],
+                    "object": f["object"],
+                    "generation": f["generation"],
+                    "dmabuf": f["dmabuf"],
+                },
+            }
+        )
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "tracekit",
+                        "version": __version__,
+                        "informationUri": "https://github.com/tracekit/tracekit",
+                        "rules": rules,
+                    }
+                },
+                "artifacts": [{"location": {"uri": _uri(name)}} for name in res.files],
+                "results": results,
+                "invocations": [
+                    {"executionSuccessful": True, "properties": {"summary": res.summary()}}
+                ],
+                "columnKind": "unicodeCodePoints",
+            }
+        ],
+    }
+
+
+def _uri(name: str) -> str:
+    """A file name as a SARIF artifact URI: relative paths stay relative (resolved against the
+    checkout by code scanning), absolute ones become ``file://`` URIs, stdin is ``stdin``."""
+    from urllib.parse import quote
+
+    if name == "-":
+        return "stdin"
+    path = Path(name)
+    if path.is_absolute():
+        return path.as_uri()
+    return quote(path.as_posix())

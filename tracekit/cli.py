@@ -46,6 +46,7 @@ class CheckFormat(StrEnum):
     text = "text"
     json = "json"
     junit = "junit"
+    sarif = "sarif"
 
 
 class TableFormat(StrEnum):
@@ -549,21 +550,27 @@ def check(
         typer.Argument(help="Captures or directories of captures (as for parse)."),
     ],
     fmt: Annotated[
-        CheckFormat, typer.Option("--format", help="Output format (junit: JUnit XML for CI).")
+        CheckFormat,
+        typer.Option(
+            "--format",
+            help="Output format (junit: JUnit XML for CI; sarif: SARIF 2.1.0 for code scanning).",
+        ),
     ] = CheckFormat.text,
     rules: RulesOption = None,
     profiles: ProfilesOption = None,
 ) -> None:
     """Run the rules over captures: findings with file, line and evidence (exit 1 on errors)."""
-    from tracekit.check import finding_dicts, junit_xml, run_check, text_report
+    from tracekit.check import junit_xml, run_check, sarif, text_report
 
     try:
         res = run_check(files, rules, profiles)
     except TracekitError as exc:
         raise _fail(exc) from None
     if fmt is CheckFormat.json:
-        doc = {"findings": finding_dicts(res.findings), "summary": res.summary()}
+        doc = {"findings": res.finding_dicts(), "summary": res.summary()}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    elif fmt is CheckFormat.sarif:
+        sys.stdout.write(json.dumps(sarif(res), indent=2) + "\n")
     elif fmt is CheckFormat.junit:
         sys.stdout.write(junit_xml(res))
     else:

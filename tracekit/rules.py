@@ -19,7 +19,8 @@ nothing else. Nothing in a rule file is ever evaluated as code.
 Besides the STATES columns a condition can use the object's previous row: ``was_alive`` (null for
 an object's first row) and ``prev_vaddr``; ``ref_jobs``, the jobs not yet done that hold a
 reference on the object (``jobs`` less fences that only sit in its reservation object, owner
-``resv``, as vgem's); and in ``at = "end"`` rules ``db_owner_alive`` (the dma-buf the object was
+``resv``, as vgem's); ``failed_ret``/``failed_line``, the error return of the syscall an op
+took something in without undoing it (:func:`_failed_calls`); and in ``at = "end"`` rules ``db_owner_alive`` (the dma-buf the object was
 exported as is still alive), ``had_handle`` (the object ever had a handle, so it left the call
 that created it) and ``fb_refs`` (references framebuffers hold on it).
 
@@ -53,7 +54,27 @@ DOC_HEADINGS = {
     "kernel": "Kernel reference",
     "fix": "How to fix",
 }
-DERIVED = ("was_alive", "prev_vaddr", "ref_jobs", "db_owner_alive", "had_handle", "fb_refs")
+DERIVED = (
+    "was_alive",
+    "prev_vaddr",
+    "ref_jobs",
+    "failed_ret",
+    "failed_line",
+    "db_owner_alive",
+    "had_handle",
+    "fb_refs",
+)
+UNDO = {
+    "get": "put",
+    "handle_create": "handle_release",
+    "pin": "unpin",
+    "kmap": "kunmap",
+    "vmap": "vunmap",
+    "get_pages": "put_pages",
+    "gpu_map": "gpu_unmap",
+}
+"""What a task must do to undo what it took, on the same object, before a failing syscall
+returns (``failed_ret``)."""
 _ID = re.compile(r"^TK\d{3}$")
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -203,8 +224,66 @@ def _ref_jobs(states: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _failed_calls(states: pl.DataFrame) -> pl.DataFrame:
+    """``failed_ret``/``failed_line`` on each op that took something (:data:`UNDO`; not a
+    borrowed lookup, which the model releases at the task's return) inside a syscall that then
+    returned an error, when the same task did not undo it on the same object before the return.
+    Ioctls are all or nothing: an error return must leave nothing behind."""
+    own = states.filter(~pl.col("implicit"), pl.col("object").is_not_null())
+    takes = own.filter(
+        pl.col("op").is_in(list(UNDO)),
+        ~((pl.col("op") == "get") & pl.col("owner").fill_null("").is_in(["call"])),
+    ).select("source", "pid", *_KEY[1:], "seq", "op")
+    exits = (
+        states.filter(pl.col("op") == "syscall_exit", ~pl.col("implicit"))
+        .select("source", "pid", pl.col("seq").alias("_xseq"), "line", "ret")
+        .rename({"line": "failed_line", "ret": "failed_ret"})
+        .sort("_xseq")
+    )
+    if takes.height == 0 or exits.height == 0:
+        return states.with_columns(
+            failed_ret=pl.lit(None, pl.Int64), failed_line=pl.lit(None, pl.Int64)
+        )
+    in_failed = (
+        takes.sort("seq")
+        .join_asof(
+            exits,
+            left_on="seq",
+            right_on="_xseq",
+            by=["source", "pid"],
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .filter(pl.col("failed_ret") < 0)
+        .with_columns(_undo=pl.col("op").replace_strict(UNDO, return_dtype=pl.String))
+    )
+    undos = own.filter(pl.col("op").is_in(list(UNDO.values()))).select(
+        "source", "pid", *_KEY[1:], pl.col("seq").alias("_useq"), pl.col("op").alias("_undo")
+    )
+    window = ["source", "pid", *_KEY[1:], "_xseq", "_undo"]
+    undone = (
+        in_failed.select(*window, "seq")
+        .join(undos, on=["source", "pid", *_KEY[1:], "_undo"])
+        .filter((pl.col("_useq") > pl.col("seq")) & (pl.col("_useq") < pl.col("_xseq")))
+        .unique(subset=[*window, "_useq"])
+        .group_by(window)
+        .len("_undone")
+    )
+    kept = (
+        in_failed.join(undone, on=window, how="left")
+        .with_columns(
+            _rank=pl.col("seq").rank("ordinal").over(window),
+            _undone=pl.col("_undone").fill_null(0),
+        )
+        # the earliest takes are the ones undone (counts, not identities, are known)
+        .filter(pl.col("_rank") > pl.col("_undone"))
+        .select("source", "seq", *_KEY[1:], "failed_ret", "failed_line")
+    )
+    return states.join(kept, on=["source", "seq", *_KEY[1:]], how="left", maintain_order="left")
+
+
 def _with_derived(states: pl.DataFrame) -> pl.DataFrame:
-    states = _ref_jobs(states.sort("source", "seq"))
+    states = _failed_calls(_ref_jobs(states.sort("source", "seq")))
     return states.with_columns(
         was_alive=pl.col("alive").shift(1).over(_KEY, order_by="seq"),
         prev_vaddr=pl.col("vaddr").shift(1).over(_KEY, order_by="seq"),
@@ -249,6 +328,7 @@ def _message(template: str, row: dict[str, Any]) -> str:
             "vaddr",
             "prev_vaddr",
             "address",
+            "mapped",
         ):
             return f"{v:#x}"
         return "-" if v is None else str(v)

@@ -241,6 +241,7 @@ OPS: dict[str, pl.DataType] = {
     "file": pl.UInt64(),
     "handle": pl.Int64(),
     "address": pl.UInt64(),
+    "mapped": pl.UInt64(),
     "size": pl.Int64(),
     "dmabuf": pl.UInt64(),
     "attachment": pl.UInt64(),
@@ -267,7 +268,10 @@ OPS: dict[str, pl.DataType] = {
 ``line`` the source line of the raw event. ``object`` is the GEM object's address as an integer
 and ``generation`` counts its lives at that address (a create at an address that was freed starts
 a new object). ``owner`` names who holds a reference a get/put moves. ``call`` is the line of the
-entry probe of the call the op happened in (for return probes: their own entry). ``job`` is the
+entry probe of the call the op happened in (for return probes: their own entry). ``address`` is a
+mapping address an op names (a vmap's result, the map a vunmap is given); ``mapped`` the
+mapping the kernel has cached for the object or dma-buf (``dmabuf->vmap_ptr``, ``gbo->map``,
+``shmem->vaddr``), sampled by the probe, which a vunmap must be given back. ``job`` is the
 scheduler job key ``"context:seqno"`` of its finished fence. Counter columns carry the kernel's
 own values sampled by the probe, as read *before* the probed function ran (kprobes fire at entry).
 """
@@ -287,7 +291,9 @@ STATES: dict[str, pl.DataType] = {
     "file": pl.UInt64(),
     "handle": pl.Int64(),
     "address": pl.UInt64(),
+    "mapped": pl.UInt64(),
     "job": pl.String(),
+    "ret": pl.Int64(),
     "call": pl.Int64(),
     "implicit": pl.Boolean(),
     "object": pl.UInt64(),
@@ -308,6 +314,7 @@ STATES: dict[str, pl.DataType] = {
     "alive": pl.Boolean(),
     "start_known": pl.Boolean(),
     "uncertain": pl.Boolean(),
+    "refused": pl.String(),
     "dmabuf": pl.UInt64(),
     "f_count": pl.Int64(),
     "db_vmaps": pl.Int64(),
@@ -322,7 +329,9 @@ what it borrowed, a framebuffer destroy, a job done, an fd closed) is followed b
 ``implicit`` row for each of them, objects by address then dma-bufs by address.
 ``refs`` is the GEM kref, ``handles`` handle_count, ``file_handles`` the handles the op's DRM
 file holds, ``pages``/``vmaps`` the shmem use counts, ``mappings`` userspace vmas, ``jobs`` jobs
-not yet done; ``start_known`` is false for objects first seen mid-life and ``uncertain`` true
+not yet done; ``refused`` names the counter (``pins``, ``kmaps``, ``vmaps``, ``pages``) an op
+found at 0 and left there, as the kernel does after its warning (``WARN_ON_ONCE(!count) return``);
+``start_known`` is false for objects first seen mid-life and ``uncertain`` true
 after lost events."""
 
 STATE_OP_COLUMNS = (
@@ -336,7 +345,9 @@ STATE_OP_COLUMNS = (
     "file",
     "handle",
     "address",
+    "mapped",
     "job",
+    "ret",
     "call",
 )
 """The op's own columns at the head of every STATES row."""
@@ -358,6 +369,7 @@ STATE_OBJECT_COLUMNS = (
     "alive",
     "start_known",
     "uncertain",
+    "refused",
 )
 """The object's state columns of a STATES row (after ``object`` and ``generation``)."""
 

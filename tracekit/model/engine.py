@@ -307,7 +307,7 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     # submit or done is how many dones of that job came before it
     jobops = (
         ops.filter(pl.col("op").is_in(["job_submit", "job_done"]) & pl.col("job").is_not_null())
-        .select("_i", "source", "job", "op", "_obj", "_gen")
+        .select("_i", "source", "job", "op", "owner", "_obj", "_gen")
         .sort("_i")
         .with_columns(
             _epoch=(
@@ -319,15 +319,30 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     first_use = jobops.filter((pl.col("op") == "job_submit") & pl.col("_obj").is_not_null()).unique(
         subset=["source", "job", "_epoch", "_obj", "_gen"], keep="first", maintain_order=True
     )
-    submitted = first_use.select("_i", "_obj", "_gen", pl.lit(1, pl.Int64).alias("_js"))
+    # owner "job": the job holds a reference on the object until it is done
+    holds = (pl.col("owner").fill_null("") == "job").cast(pl.Int64)
+    submitted = first_use.select(
+        "_i", "_obj", "_gen", pl.lit(1, pl.Int64).alias("_js"), holds.alias("_jsr")
+    )
     matched = (
         jobops.filter(pl.col("op") == "job_done")
         .select(pl.col("_i").alias("_done_i"), "source", "job", "_epoch")
         .join(
-            first_use.select("source", "job", "_epoch", "_obj", "_gen"),
+            first_use.select("source", "job", "_epoch", "_obj", "_gen", holds.alias("_holds")),
             on=["source", "job", "_epoch"],
         )
-        .select(pl.col("_done_i").alias("_i"), "_obj", "_gen", pl.lit(-1, pl.Int64).alias("_jd"))
+        .join(frees, on=keys, how="left")
+        .select(
+            pl.col("_done_i").alias("_i"),
+            "_obj",
+            "_gen",
+            pl.lit(-1, pl.Int64).alias("_jd"),
+            # a reference the job held on an object already freed is not counted again
+            pl.when(pl.col("_free_i").is_null() | (pl.col("_free_i") > pl.col("_done_i")))
+            .then(-pl.col("_holds"))
+            .otherwise(0)
+            .alias("_jdr"),
+        )
     )
     # rows that only carry an implicit effect at another op's index (the exit, the destroy, the
     # done of a job whose own row names no object) join the object's timeline there
@@ -358,7 +373,13 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     for counter in OBJ_COUNTERS:
         d = pl.when(own).then(delta(OBJ_DELTAS, counter)).otherwise(0)
         if counter == "refs":
-            d = d + pl.col("_rel").fill_null(0) + pl.col("_fb").fill_null(0)
+            d = (
+                d
+                + pl.col("_rel").fill_null(0)
+                + pl.col("_fb").fill_null(0)
+                + pl.col("_jsr").fill_null(0)
+                + pl.col("_jdr").fill_null(0)
+            )
         if counter == "jobs":
             d = d + pl.col("_js").fill_null(0) + pl.col("_jd").fill_null(0)
         tl = tl.with_columns(d.alias(f"_d_{counter}"))
@@ -375,7 +396,17 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     )
     for counter in OBJ_COUNTERS:
         if counter != "handles":
-            tl = resynced(tl, keys, counter, SAMPLED.get(counter) if counter in SAMPLED else None)
+            tl = resynced(
+                tl,
+                keys,
+                counter,
+                SAMPLED.get(counter) if counter in SAMPLED else None,
+                floor=counter in reference.FLOORED,
+            )
+    refused = pl.lit(None, pl.String)
+    for counter in sorted(reference.FLOORED):
+        refused = pl.when(pl.col(f"_refused_{counter}")).then(pl.lit(counter)).otherwise(refused)
+    tl = tl.with_columns(refused=refused)
     # per-file handles, vaddr, alive, madvise
     tl = tl.with_columns(
         _dfh=pl.when(own & (pl.col("op") == "handle_create") & pl.col("file").is_not_null())

@@ -51,6 +51,8 @@ CHECKED = {
     "vmap_use_count": "vmaps",
 }
 DMABUF_CHECKED = {"f_count": "f_count", "vmapping_counter": "db_vmaps"}
+FLOORED = frozenset({"pins", "kmaps", "vmaps", "pages"})
+"""Counters the kernel keeps from going below 0: a decrement at 0 warns and changes nothing."""
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Obj:
     purged: bool = False
     alive: bool = True
     uncertain: bool = False
+    refused: str | None = None
     per_file: Counter[int] = field(default_factory=Counter)
 
     @property
@@ -105,7 +108,7 @@ class Replay:
         self.fb_pending: dict[int, list[tuple[int, int]]] = defaultdict(list)
         self.fb_objs: dict[int, list[tuple[int, int]]] = {}
         self.vma_dmabuf: dict[int, int] = {}
-        self.jobs: dict[str, list[tuple[int, int]]] = {}
+        self.jobs: dict[str, list[tuple[tuple[int, int], bool]]] = {}
         self.closed_files: set[int] = set()
         self.fds: dict[int, dict[int, int]] = defaultdict(dict)  # task -> fd -> dma-buf
         self.rows: list[dict[str, Any]] = []
@@ -184,6 +187,8 @@ class Replay:
             obj = self._obj(address, generation)
         self._check(op, obj, db)
         self.touched, self.touched_db = {}, {}
+        if obj is not None:
+            obj.refused = None
         self._apply(kind, op, obj, db)
         self.rows.append(_state_row(op, obj, db))
         for key in sorted(self.touched):
@@ -249,6 +254,11 @@ class Replay:
                 keys[:] = [k for k in keys if k != obj.key]
         elif kind in _COUNTER_DELTA and obj is not None:
             attr, delta = _COUNTER_DELTA[kind]
+            if attr in FLOORED and getattr(obj, attr) + delta < 0:
+                # the kernel warns and leaves the count at 0 (drm_gem_shmem_put_pages_locked:
+                # "if (drm_WARN_ON_ONCE(obj->dev, !shmem->pages_use_count)) return;")
+                obj.refused = attr
+                return
             setattr(obj, attr, getattr(obj, attr) + delta)
             if kind == "vmap" and op.get("address") is not None:
                 obj.vaddr = op["address"]
@@ -309,16 +319,22 @@ class Replay:
             # a job uses every object submitted with it (drm_sched_job_add_implicit_dependencies
             # once per BO); queue and run events of one job are the same job
             members = self.jobs.setdefault(op["job"], [])
-            if obj is not None and obj.key not in members:
-                members.append(obj.key)
+            if obj is not None and all(key != obj.key for key, _ in members):
+                # owner "job": the driver looked the BO up for the job and holds that reference
+                # until the job is done (panfrost/lima/v3d drm_gem_objects_lookup)
+                holds = owner == "job"
+                members.append((obj.key, holds))
                 obj.jobs += 1
+                obj.refs += holds
         elif kind == "job_done":
             # its finished fence signalled: the job no longer uses any of its objects; a done
             # whose submit was not seen changes nothing
-            for key in self.jobs.pop(op.get("job") or "", []):
+            for key, holds in self.jobs.pop(op.get("job") or "", []):
                 held = self.by_key.get(key)
                 if held is not None:
                     held.jobs -= 1
+                    if holds and held.alive:
+                        held.refs -= 1
                     self.touched[held.key] = held
         elif kind == "lost_events":
             for o in self.objs.values():
@@ -421,6 +437,7 @@ def _state_row(
             alive=obj.alive,
             start_known=obj.start_known,
             uncertain=obj.uncertain,
+            refused=None if implicit else obj.refused,
             madv=obj.madv,
             purged=obj.purged,
             file_handles=obj.per_file.get(op["file"], 0)

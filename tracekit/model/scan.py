@@ -50,10 +50,19 @@ def resynced(
     sample: str | None,
     *,
     keep_before: bool = False,
+    floor: bool = False,
 ) -> pl.DataFrame:
     """Replace the delta ``_d_{counter}`` by ``{counter}`` (the value after each op), with
     ``_model_{counter}`` (the model's value before a sampled op, unsynced) where ``sample`` is a
-    column of kernel samples, and ``_before_{counter}`` if asked for."""
+    column of kernel samples, and ``_before_{counter}`` if asked for.
+
+    With ``floor`` the counter never goes below 0, as the kernel's WARN-and-return counters do
+    (``if (WARN_ON_ONCE(!shmem->vmap_use_count)) return;``): a decrement at 0 changes nothing
+    and ``_refused_{counter}`` marks it. The floored walk of a segment that starts at a base
+    ``b >= 0`` is its plain running value less the lowest it went below 0 so far (``W - min(0,
+    cummin(W))``), one scan per segment."""
+    if floor:
+        return _floored(df, keys, counter, sample, keep_before=keep_before)
     d = pl.col(f"_d_{counter}")
     cs = g_cumsum(d) - d  # exclusive running sum
     if sample is None:
@@ -90,6 +99,31 @@ def resynced(
     return df.with_columns(out).drop(
         "_cs", "_seg_s", "_seg_cs", "_prev_s", "_prev_cs", f"_d_{counter}"
     )
+
+
+def _floored(
+    df: pl.DataFrame, keys: list[str], counter: str, sample: str | None, *, keep_before: bool
+) -> pl.DataFrame:
+    d = pl.col(f"_d_{counter}")
+    has = pl.col(sample).is_not_null() if sample is not None else pl.lit(False)
+    base = pl.col(sample) if sample is not None else pl.lit(0, pl.Int64)
+    # segments: a kernel sample resets the counter to the kernel's value before its op
+    df = df.with_columns(_seg=g_cumsum(has.cast(pl.Int64)))
+    seg = ["_g", "_seg"]
+    start = pl.when(has).then(base).otherwise(0)
+    raw = (start + d).cum_sum().over(seg)  # the unfloored value after each op
+    df = df.with_columns(
+        (raw - pl.min_horizontal(pl.lit(0, pl.Int64), raw.cum_min().over(seg))).alias(counter)
+    )
+    prev = g_shift1(pl.col(counter)).fill_null(0)
+    before = pl.when(has).then(base).otherwise(prev)
+    out = [
+        (d.lt(0) & (before + d).lt(0)).alias(f"_refused_{counter}"),
+        pl.when(has).then(prev).alias(f"_model_{counter}"),
+    ]
+    if keep_before:
+        out.append(before.alias(f"_before_{counter}"))
+    return df.with_columns(out).drop("_seg", f"_d_{counter}")
 
 
 def delta(kinds: dict[str, dict[str, int]], counter: str) -> pl.Expr:

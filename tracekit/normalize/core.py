@@ -31,7 +31,7 @@ from tracekit.normalize.calls import func_and_at, order_events, pair_calls
 from tracekit.normalize.profiles import EventRule, Profile, load_profiles
 from tracekit.schema import COUNTERS, OP_CONTEXT_COLUMNS, OPS, conform
 
-POINTER_COLUMNS = ("object", "file", "address", "dmabuf", "attachment", "vma", "fb", "cb")
+POINTER_COLUMNS = ("object", "file", "address", "mapped", "dmabuf", "attachment", "vma", "fb", "cb")
 INT_COLUMNS = ("handle", "size", "count", "ret", "fence_context", "fence_seqno", *COUNTERS)
 
 
