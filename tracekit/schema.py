@@ -129,7 +129,11 @@ def conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
 
     >>> conform(pl.DataFrame({"line": [1], "extra": [2]}), REJECTS).columns
     ['source', 'line', 'text', 'reason']
+    >>> conform(pl.DataFrame(), REJECTS).height  # not one row of nulls
+    0
     """
+    if df.height == 0:
+        return pl.DataFrame(schema=schema)
     cols = []
     for name, dtype in schema.items():
         if name in df.columns:
@@ -292,6 +296,8 @@ STATES: dict[str, pl.DataType] = {
     "handle": pl.Int64(),
     "address": pl.UInt64(),
     "mapped": pl.UInt64(),
+    "size": pl.Int64(),
+    "count": pl.Int64(),
     "job": pl.String(),
     "ret": pl.Int64(),
     "call": pl.Int64(),
@@ -308,6 +314,7 @@ STATES: dict[str, pl.DataType] = {
     "pages": pl.Int64(),
     "mappings": pl.Int64(),
     "gpu_maps": pl.Int64(),
+    "userptr_pages": pl.Int64(),
     "jobs": pl.Int64(),
     "madv": pl.Int64(),
     "purged": pl.Boolean(),
@@ -328,9 +335,10 @@ An op that changes objects or dma-bufs it does not name (a task returning to use
 what it borrowed, a framebuffer destroy, a job done, an fd closed) is followed by one
 ``implicit`` row for each of them, objects by address then dma-bufs by address.
 ``refs`` is the GEM kref, ``handles`` handle_count, ``file_handles`` the handles the op's DRM
-file holds, ``pages``/``vmaps`` the shmem use counts, ``mappings`` userspace vmas, ``jobs`` jobs
-not yet done; ``refused`` names the counter (``pins``, ``kmaps``, ``vmaps``, ``pages``) an op
-found at 0 and left there, as the kernel does after its warning (``WARN_ON_ONCE(!count) return``);
+file holds, ``pages``/``vmaps`` the shmem use counts, ``mappings`` userspace vmas,
+``userptr_pages`` the user pages pinned for a userptr object, ``jobs`` jobs not yet done;
+``refused`` names the counter (``pins``, ``kmaps``, ``vmaps``, ``pages``) an op found at 0 and
+left there, as the kernel does after its warning (``WARN_ON_ONCE(!count) return``);
 ``start_known`` is false for objects first seen mid-life and ``uncertain`` true
 after lost events."""
 
@@ -346,6 +354,8 @@ STATE_OP_COLUMNS = (
     "handle",
     "address",
     "mapped",
+    "size",
+    "count",
     "job",
     "ret",
     "call",
@@ -363,6 +373,7 @@ STATE_OBJECT_COLUMNS = (
     "pages",
     "mappings",
     "gpu_maps",
+    "userptr_pages",
     "jobs",
     "madv",
     "purged",
