@@ -88,7 +88,14 @@ def detect(sample: list[str]) -> Mode:
         return Mode("ftrace" if tracer_header else None, qp=qp)
     scores: Counter[str] = Counter()
     layout: fast.Layout | None = None
-    for text in candidates:
+    for n, text in enumerate(candidates):
+        # stop once the leader cannot be overtaken by the lines left (nor by the +1 a
+        # trace-cmd header gives below): the same answer as scoring them all, in half the time
+        if scores and n * 2 >= len(candidates):
+            top = scores.most_common(2)
+            second = top[1][1] if len(top) > 1 else 0
+            if top[0][1] * 2 >= len(candidates) and top[0][1] - second > len(candidates) - n + 1:
+                break
         for fmt, parser in TRACE_PARSERS.items():
             try:
                 parsed = parser(text)
