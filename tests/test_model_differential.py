@@ -42,6 +42,8 @@ OBJECT_OPS = [
     "munmap",
     "gpu_map",
     "gpu_unmap",
+    "userptr_pin",
+    "userptr_unpin",
     "madvise",
     "purge",
     "job_submit",
@@ -106,6 +108,8 @@ def op_rows(draw: st.DrawFn) -> dict:
         row["address"] = draw(st.one_of(st.none(), st.sampled_from([0x500, 0x600])))
     if kind in ("dmabuf_fd", "fd_close"):
         row["count"] = draw(st.integers(3, 5))
+    if kind in ("userptr_pin", "userptr_unpin"):
+        row["count"] = draw(st.one_of(st.none(), st.integers(0, 300)))
     if kind == "madvise":
         row["count"] = draw(st.integers(0, 1))
     if kind in ("job_submit", "job_done"):

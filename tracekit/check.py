@@ -71,8 +71,15 @@ class CheckResult:
     def fingerprints(self) -> list[str]:
         return fingerprints(self.replayed.states, self.findings)
 
-    def finding_dicts(self) -> list[dict[str, Any]]:
-        return finding_dicts(self.findings, self.fingerprints())
+    def finding_dicts(self, *, snippets: bool = False) -> list[dict[str, Any]]:
+        """The findings as JSON objects, with fingerprints (and the offending line as
+        ``snippet`` if asked)."""
+        out = finding_dicts(self.findings, self.fingerprints())
+        if snippets:
+            quoted = _quoted(self.replayed.parsed.events, self.findings)
+            for f in out:
+                f["snippet"] = quoted.get((f["file"], f["line"]))
+        return out
 
 
 def run_check(
@@ -276,6 +283,13 @@ SARIF_LEVEL = {"error": "error", "warning": "warning", "inconclusive": "note"}
 
 
 def sarif(res: CheckResult) -> dict[str, Any]:
+    """SARIF 2.1.0 (OASIS) of a check: see :func:`sarif_log`."""
+    return sarif_log(res.rules, res.files, res.finding_dicts(snippets=True), res.summary())
+
+
+def sarif_log(
+    rules: list[Rule], files: list[str], findings: list[dict[str, Any]], summary: dict[str, Any]
+) -> dict[str, Any]:
     """SARIF 2.1.0 (OASIS): one run, the rules as ``reportingDescriptor``s with their docs, one
     result per finding at its file and line (the offending line as the region's snippet), the
     object as a logical location, the fingerprint in ``partialFingerprints``. Inconclusive
@@ -283,14 +297,14 @@ def sarif(res: CheckResult) -> dict[str, Any]:
     from tracekit import __version__
     from tracekit.rules import DOC_HEADINGS
 
-    index = {r.id: n for n, r in enumerate(res.rules)}
-    rules = []
-    for r in res.rules:
+    index = {r.id: n for n, r in enumerate(rules)}
+    descriptors = []
+    for r in rules:
         detects = " ".join(r.doc["detects"].split())
         help_md = "\n\n".join(
             f"**{heading}**\n\n{r.doc[key].strip()}" for key, heading in DOC_HEADINGS.items()
         )
-        rules.append(
+        descriptors.append(
             {
                 "id": r.id,
                 "name": r.name,
@@ -301,18 +315,21 @@ def sarif(res: CheckResult) -> dict[str, Any]:
                 "properties": {"tags": ["drm", "gem", "refcount"], "condition": r.condition},
             }
         )
-    quoted = _quoted(res.replayed.parsed.events, res.findings)
     results = []
-    for f, row in zip(res.finding_dicts(), res.findings.iter_rows(named=True), strict=True):
+    for f in findings:
         region: dict[str, Any] = {"startLine": f["line"]}
-        text = quoted.get((row["source"], row["line"]))
-        if text is not None:
-            region["snippet"] = {"text": text}
+        if f.get("snippet") is not None:
+            region["snippet"] = {"text": f["snippet"]}
         subject = (
             f"object {f['object']} gen {f['generation']}"
             if f["object"] is not None
             else f"dma-buf {f['dmabuf']}"
         )
+        properties: dict[str, Any] = {
+            k: f[k] for k in ("verdict", "op", "object", "generation", "dmabuf") if k in f
+        }
+        if "new" in f:
+            properties["new"] = f["new"]
         results.append(
             {
                 "ruleId": f["rule"],
@@ -331,13 +348,7 @@ def sarif(res: CheckResult) -> dict[str, Any]:
                     }
                 ],
                 "partialFingerprints": {"tracekit/v1": f["fingerprint"]},
-                "properties": {
-                    "verdict": f["verdict"],
-                    "op": f["op"],
-                    "object": f["object"],
-                    "generation": f["generation"],
-                    "dmabuf": f["dmabuf"],
-                },
+                "properties": properties,
             }
         )
     return {
@@ -350,14 +361,12 @@ def sarif(res: CheckResult) -> dict[str, Any]:
                         "name": "tracekit",
                         "version": __version__,
                         "informationUri": "https://github.com/tracekit/tracekit",
-                        "rules": rules,
+                        "rules": descriptors,
                     }
                 },
-                "artifacts": [{"location": {"uri": _uri(name)}} for name in res.files],
+                "artifacts": [{"location": {"uri": _uri(name)}} for name in files],
                 "results": results,
-                "invocations": [
-                    {"executionSuccessful": True, "properties": {"summary": res.summary()}}
-                ],
+                "invocations": [{"executionSuccessful": True, "properties": {"summary": summary}}],
                 "columnKind": "unicodeCodePoints",
             }
         ],

@@ -580,6 +580,186 @@ def check(
         raise typer.Exit(int(ExitCode.FINDINGS))
 
 
+class Executor(StrEnum):
+    process = "process"
+    ray = "ray"
+
+
+@app.command()
+def audit(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Captures, directories of captures, or glob patterns ('runs/**/*.txt')."
+        ),
+    ],
+    jobs: Annotated[
+        int,
+        typer.Option("--jobs", "-j", min=0, help="Captures audited at once (0: one per CPU)."),
+    ] = 0,
+    executor: Annotated[
+        Executor, typer.Option("--executor", help="process: a local process pool; ray: Ray tasks.")
+    ] = Executor.process,
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster address (default: a local Ray instance)."),
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline", help="Known findings (a --write-baseline file): only new ones fail."
+        ),
+    ] = None,
+    write_baseline: Annotated[
+        str | None,
+        typer.Option("--write-baseline", help="Write every finding's fingerprint to this file."),
+    ] = None,
+    fmt: Annotated[
+        CheckFormat, typer.Option("--format", help="Output format (text, json, junit, sarif).")
+    ] = CheckFormat.text,
+    out_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--out", help="Write findings and per-capture summaries as Parquet datasets here."
+        ),
+    ] = None,
+    rules: RulesOption = None,
+    profiles: ProfilesOption = None,
+) -> None:
+    """Audit many captures in parallel for CI: summaries per capture and per rule, baselines
+    (exit 1 only on new error findings; 3 if a capture could not be read)."""
+    import os
+
+    from tracekit import audit as A
+    from tracekit.check import sarif_log
+    from tracekit.rules import load_rules
+
+    try:
+        files = A.expand_patterns(paths)
+        rule_set = load_rules(rules)  # a broken rule file fails here, once
+        known = A.read_baseline(baseline) if baseline else None
+    except TracekitError as exc:
+        raise _fail(exc) from None
+    n_jobs = jobs or os.cpu_count() or 1
+    try:
+        results = A.run_audit(
+            files,
+            jobs=n_jobs,
+            executor=executor.value,
+            address=address,
+            rule_dirs=rules,
+            profile_dirs=profiles,
+            progress=_audit_progress(len(files)),
+        )
+    except TracekitError as exc:
+        raise _fail(exc) from None
+    findings = A.mark_new(results, known)
+    summary = A.totals(results, findings)
+    if write_baseline:
+        with open(write_baseline, "w") as fh:
+            json.dump(A.baseline_document(results), fh, indent=2)
+            fh.write("\n")
+    if out_dir:
+        A.write_dataset(out_dir, results, findings)
+    if fmt is CheckFormat.json:
+        sys.stdout.write(json.dumps(A.json_document(results, findings), indent=2) + "\n")
+    elif fmt is CheckFormat.junit:
+        sys.stdout.write(A.junit_document(results, findings, rule_set))
+    elif fmt is CheckFormat.sarif:
+        doc = sarif_log(rule_set, [r.file for r in results], findings, summary)
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        _audit_text(results, findings, summary)
+    code = A.exit_code(summary)
+    if code:
+        raise typer.Exit(int(code))
+
+
+def _audit_progress(total: int) -> Any:
+    """A rich progress bar on a terminal, a plain line per capture otherwise (both on stderr)."""
+    done = 0
+    if err.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        task = bar.add_task("auditing", total=total)
+        bar.start()
+
+        def tick(r: Any) -> None:
+            nonlocal done
+            done += 1
+            bar.update(task, advance=1, description=r.file[-40:])
+            if done == total:
+                bar.stop()
+
+        return tick
+
+    def line(r: Any) -> None:
+        nonlocal done
+        done += 1
+        n = len(r.findings)
+        what = r.status if r.status != "ok" else f"{n} finding(s)"
+        err.print(f"[{done}/{total}] {r.file}: {what}", markup=False)
+
+    return line
+
+
+def _audit_text(
+    results: list[Any], findings: list[dict[str, Any]], summary: dict[str, Any]
+) -> None:
+    from tracekit.audit import per_rule
+
+    caps = Table(title="captures", title_justify="left")
+    for col in ("capture", "status", "lines", "ops", "errors", "warnings", "inconclusive", "new"):
+        caps.add_column(col, justify="left" if col in ("capture", "status") else "right")
+    for i, r in enumerate(results):
+        mine = [f for f in findings if f["capture"] == i]
+        caps.add_row(
+            r.file,
+            r.status if r.error is None else f"{r.status}: {r.error}",
+            str(r.summary.get("lines", "-")),
+            str(r.summary.get("ops", "-")),
+            *(
+                str(sum(f["verdict"] == v for f in mine))
+                for v in ("error", "warning", "inconclusive")
+            ),
+            str(sum(f["new"] for f in mine)),
+        )
+    out.print(caps)
+    by_rule = per_rule(findings)
+    if by_rule:
+        table = Table(title="rules", title_justify="left")
+        for col in ("rule", "name", "errors", "warnings", "inconclusive", "new", "captures"):
+            table.add_column(col, justify="left" if col in ("rule", "name") else "right")
+        for row in by_rule:
+            table.add_row(
+                row["rule"],
+                row["name"],
+                *(str(row[k]) for k in ("error", "warning", "inconclusive", "new", "captures")),
+            )
+        out.print(table)
+    for f in findings:
+        if f["new"] and f["verdict"] == "error":
+            out.print(
+                f"{f['file']}:{f['line']}: {f['rule']} {f['name']}: {f['message']}", markup=False
+            )
+    s = summary
+    out.print(
+        f"{s['captures']} capture(s) ({s['unreadable']} unreadable, {s['empty']} empty, "
+        f"{s['not-a-trace']} not a trace), {s['lines']} lines, {s['ops']} ops: "
+        f"{s['error']} error(s), {s['warning']} warning(s), {s['inconclusive']} inconclusive; "
+        f"{s['new']} new, {s['new_errors']} new error(s)",
+        markup=False,
+    )
+
+
 rules_app = typer.Typer(help="The rule set: list the rules, explain one.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 

@@ -60,6 +60,8 @@ DERIVED = (
     "ref_jobs",
     "failed_ret",
     "failed_line",
+    "task_pinned",
+    "partial_kept",
     "db_owner_alive",
     "had_handle",
     "fb_refs",
@@ -282,8 +284,81 @@ def _failed_calls(states: pl.DataFrame) -> pl.DataFrame:
     return states.join(kept, on=["source", "seq", *_KEY[1:]], how="left", maintain_order="left")
 
 
+def _userptr(states: pl.DataFrame) -> pl.DataFrame:
+    """On userptr pin and unpin rows: ``task_pinned``, the user pages the process that pinned
+    the object holds pinned for all its userptr objects after the op (what RLIMIT_MEMLOCK
+    bounds); and on a pin that came up short (``count < size``), ``partial_kept``, the pages
+    the object still holds when the task's syscall returns, if that is fewer than the first
+    pin of the syscall asked for and more than none (a partial pin neither completed nor
+    unwound)."""
+    none = states.with_columns(
+        task_pinned=pl.lit(None, pl.Int64), partial_kept=pl.lit(None, pl.Int64)
+    )
+    up = states.filter(
+        ~pl.col("implicit"),
+        pl.col("object").is_not_null(),
+        pl.col("op").is_in(["userptr_pin", "userptr_unpin"]),
+    ).select("source", "seq", "pid", *_KEY[1:], "op", "count", "size")
+    if up.height == 0:
+        return none
+    pin = pl.col("op") == "userptr_pin"
+    pinner = (
+        up.filter(pin)
+        .sort("seq")
+        .group_by(_KEY, maintain_order=True)
+        .agg(pl.col("pid").first().alias("_pinner"))
+    )
+    running = (
+        up.join(pinner, on=_KEY, how="left")
+        .with_columns(
+            _pinner=pl.col("_pinner").fill_null(pl.col("pid")),
+            _d=pl.when(pin).then(pl.col("count")).otherwise(-pl.col("count")).fill_null(0),
+        )
+        .sort("seq")
+        .with_columns(task_pinned=pl.col("_d").cum_sum().over(["source", "_pinner"]))
+    )
+    exits = (
+        states.filter(pl.col("op") == "syscall_exit", ~pl.col("implicit"))
+        .select("source", "pid", pl.col("seq").alias("_xseq"))
+        .sort("_xseq")
+    )
+    windows = running.sort("seq").join_asof(
+        exits,
+        left_on="seq",
+        right_on="_xseq",
+        by=["source", "pid"],
+        strategy="forward",
+        check_sortedness=False,
+    )
+    win = ["source", "pid", *_KEY[1:], "_xseq"]
+    kept = (
+        windows.filter(pl.col("_xseq").is_not_null())
+        .group_by(win)
+        .agg(
+            _asked=pl.col("size").filter(pin).sort_by(pl.col("seq").filter(pin)).first(),
+            _kept=pl.col("_d").sum(),
+            _short=pl.col("seq").filter(pin & (pl.col("count") < pl.col("size"))).min(),
+        )
+        .filter(
+            pl.col("_short").is_not_null()
+            & (pl.col("_kept") > 0)
+            & (pl.col("_kept") < pl.col("_asked"))
+        )
+        .select(
+            "source",
+            pl.col("_short").alias("seq"),
+            *_KEY[1:],
+            pl.col("_kept").alias("partial_kept"),
+        )
+    )
+    derived = running.select("source", "seq", *_KEY[1:], "task_pinned").join(
+        kept, on=["source", "seq", *_KEY[1:]], how="left"
+    )
+    return states.join(derived, on=["source", "seq", *_KEY[1:]], how="left", maintain_order="left")
+
+
 def _with_derived(states: pl.DataFrame) -> pl.DataFrame:
-    states = _failed_calls(_ref_jobs(states.sort("source", "seq")))
+    states = _userptr(_failed_calls(_ref_jobs(states.sort("source", "seq"))))
     return states.with_columns(
         was_alive=pl.col("alive").shift(1).over(_KEY, order_by="seq"),
         prev_vaddr=pl.col("vaddr").shift(1).over(_KEY, order_by="seq"),

@@ -73,6 +73,7 @@ OBJ_COUNTERS = (
     "pages",
     "mappings",
     "gpu_maps",
+    "userptr_pages",
     "jobs",
 )
 DB_COUNTERS = ("f_count", "db_vmaps", "attachments", "maps")
@@ -382,6 +383,16 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
             )
         if counter == "jobs":
             d = d + pl.col("_js").fill_null(0) + pl.col("_jd").fill_null(0)
+        if counter == "userptr_pages":
+            # pin_user_pages*() pin what they return (count), unpin_user_pages() its npages
+            pages = pl.col("count").fill_null(0)
+            d = (
+                pl.when(own & (pl.col("op") == "userptr_pin"))
+                .then(pages)
+                .when(own & (pl.col("op") == "userptr_unpin"))
+                .then(-pages)
+                .otherwise(0)
+            )
         tl = tl.with_columns(d.alias(f"_d_{counter}"))
     tl = resynced(tl, keys, "handles", "handle_count", keep_before=True)
     # the first handle takes the kref, the last one drops it

@@ -252,6 +252,10 @@ class Replay:
             obj.alive = False
             for keys in self.borrowed.values():
                 keys[:] = [k for k in keys if k != obj.key]
+        elif kind in ("userptr_pin", "userptr_unpin") and obj is not None:
+            # pin_user_pages*() pin what they return (count), unpin_user_pages() its npages
+            pages = op.get("count") or 0
+            obj.userptr_pages += pages if kind == "userptr_pin" else -pages
         elif kind in _COUNTER_DELTA and obj is not None:
             attr, delta = _COUNTER_DELTA[kind]
             if attr in FLOORED and getattr(obj, attr) + delta < 0:
@@ -384,8 +388,6 @@ _COUNTER_DELTA = {
     "put_pages": ("pages", -1),
     "gpu_map": ("gpu_maps", 1),
     "gpu_unmap": ("gpu_maps", -1),
-    "userptr_pin": ("userptr_pages", 0),
-    "userptr_unpin": ("userptr_pages", 0),
 }
 _DMABUF_DELTA = {
     "dmabuf_get": ("f_count", 1),
@@ -433,6 +435,7 @@ def _state_row(
             pages=obj.pages,
             mappings=obj.mappings,
             gpu_maps=obj.gpu_maps,
+            userptr_pages=obj.userptr_pages,
             jobs=obj.jobs,
             alive=obj.alive,
             start_known=obj.start_known,

@@ -708,11 +708,134 @@ def seed_004() -> tuple[Capture, list[tuple[str, int]]]:
     return cap, expected
 
 
+# ------------------------------------------------------------------------------------------------
+# 003: exynos userptr (shared/seeds/003), the patch as reviewed, ported to a 6.12 kernel on an
+# Odroid-XU4 (Exynos 5422, 32-bit ARM): get_user_pages() pins the user buffer, nothing charges
+# the pages to RLIMIT_MEMLOCK, and a short pin only prints "failed to get user_pages." and goes
+# on. A camera pipeline imports its capture buffers: the third import takes the process over
+# 8 MiB pinned, and one import of a buffer whose tail was unmapped keeps a partial pin.
+
+
+def seed_003() -> tuple[Capture, list[tuple[str, int]]]:
+    cap = Capture(cpus=8, us=1_884_302_117)
+    gst = Task("gst-launch-1.0", 2207, 5)
+    drm, exy = "[drm]", "[exynosdrm]"
+    dev, file = 0xC2A4C000, 0xC5F31C00
+    expected: list[tuple[str, int]] = []
+    objs = iter(range(0xC4D21400, 0xC4D40000, 0x400))
+    pagevecs = iter(range(0xF0A00000, 0xF1000000, 0x2000))
+    user = iter(range(0xB3A00000, 0xB6000000, 0x400000))
+    held: list[tuple[int, int, int]] = []  # object, page array, pages pinned
+
+    def userptr(npages: int, got: int) -> int:
+        obj, vec, addr = next(objs), next(pagevecs), next(user)
+        size = npages * 4096
+        cap.sys(gst, "ioctl", "fd: 9, cmd: c0186448, arg: be9a31d8")
+        cap.probe(
+            gst,
+            "exynos_drm_gem_userptr_ioctl",
+            f"0x4/0x2a8 {exy}",
+            f"dev={hexa(dev)} data=0xef3d1e48 file_priv={hexa(file)} size={size}",
+        )
+        cap.probe(
+            gst,
+            "drm_gem_object_init",
+            f"0x4/0x40 {drm}",
+            f"dev={hexa(dev)} obj={hexa(obj)} size={size}",
+        )
+        cap.ret(gst, "drm_gem_object_init", f"exynos_drm_gem_init+0x5c/0x110 {exy}", "ret=0")
+        cap.probe(
+            gst,
+            "exynos_drm_get_userptr",
+            f"0x4/0x2c0 {exy}",
+            f"dev={hexa(dev)} exynos_gem={hexa(obj)} userptr={hexa(addr)} write=1",
+        )
+        cap.probe(
+            gst,
+            "get_user_pages",
+            "0x4/0x90",
+            f"start={hexa(addr)} nr_pages={npages} gup_flags=0x1 pages={hexa(vec)}",
+        )
+        cap.wait(180 * npages // 64)
+        pinned = cap.ret(
+            gst, "get_user_pages", f"exynos_drm_get_userptr+0x1d8/0x2c0 {exy}", f"ret={got}"
+        )
+        cap.ret(
+            gst,
+            "exynos_drm_get_userptr",
+            f"exynos_drm_gem_userptr_ioctl+0x150/0x2a8 {exy}",
+            f"ret={got}",
+        )
+        cap.probe(
+            gst,
+            "drm_gem_handle_create_tail",
+            f"0x4/0x170 {drm}",
+            f"file={hexa(file)} obj={hexa(obj)} handlep=0xef3d1e50 size={size} refcount=1 handle_count=0",
+        )
+        cap.ret(
+            gst,
+            "drm_gem_handle_create_tail",
+            f"exynos_drm_gem_userptr_ioctl+0x1a4/0x2a8 {exy}",
+            "ret=0",
+        )
+        cap.ret(gst, "exynos_drm_gem_userptr_ioctl", f"drm_ioctl_kernel+0xb8/0x110 {drm}", "ret=0")
+        cap.sysret(gst, "ioctl")
+        held.append((obj, vec, got))
+        cap.wait(33_000)
+        return pinned
+
+    def close(handle: int) -> None:
+        obj, vec, got = held[handle - 1]
+        cap.sys(gst, "ioctl", "fd: 9, cmd: 40086409, arg: be9a3268")
+        cap.probe(
+            gst, "drm_gem_handle_delete", f"0x4/0xa0 {drm}", f"file={hexa(file)} handle={handle}"
+        )
+        cap.probe(
+            gst,
+            "drm_gem_object_release_handle",
+            f"0x4/0xb0 {drm}",
+            f"handle={handle} obj={hexa(obj)} file={hexa(file)} refcount=1 handle_count=1",
+        )
+        cap.probe(
+            gst,
+            "drm_gem_object_handle_put_unlocked",
+            f"0x4/0x120 {drm}",
+            f"obj={hexa(obj)} handle_count=1",
+        )
+        cap.probe(
+            gst,
+            "drm_gem_object_free",
+            f"0x4/0x30 {drm}",
+            f"obj={hexa(obj)} size={got * 4096} handle_count=0 dma_buf=0x0 import_attach=0x0",
+        )
+        cap.probe(gst, "exynos_drm_put_userptr", f"0x4/0x150 {exy}", f"exynos_gem={hexa(obj)}")
+        cap.probe(gst, "unpin_user_pages", "0x4/0x1a0", f"pages={hexa(vec)} npages={got}")
+        cap.ret(gst, "exynos_drm_put_userptr", f"exynos_drm_gem_destroy+0x9c/0x130 {exy}", "ret=0")
+        cap.probe(
+            gst, "drm_gem_object_release", f"0x4/0x80 {drm}", f"obj={hexa(obj)} size={got * 4096}"
+        )
+        cap.ret(gst, "drm_gem_handle_delete", f"drm_ioctl_kernel+0xb8/0x110 {drm}", "ret=0")
+        cap.sysret(gst, "ioctl")
+
+    # a 1280x720 NV12 pipeline: three capture buffers of 3 MiB (768 pages) imported in turn
+    userptr(768, 768)
+    userptr(768, 768)
+    over = userptr(768, 768)  # 2304 pages pinned by the process: over 8 MiB
+    expected.append(("TK005", over))
+    close(1)
+    close(2)
+    # the pipeline renegotiates: a buffer whose tail the allocator already unmapped
+    short = userptr(768, 512)
+    expected.append(("TK009", short))
+    return cap, expected
+
+
 SEEDS = {
     "000-vram-vmap-counting": seed_000,
     "001-vc4-binner-job": seed_001,
     "002-dmabuf-released-vmapped": seed_002_released,
     "002-dmabuf-vunmap-wrong-map": seed_002_wrong_map,
+    "003-exynos-userptr-pins": seed_003,
     "004-panfrost-purge-without-pages": seed_004,
 }
 
