@@ -558,6 +558,10 @@ def check(
     ] = CheckFormat.text,
     rules: RulesOption = None,
     profiles: ProfilesOption = None,
+    html: Annotated[
+        str | None,
+        typer.Option("--html", help="Also write a self-contained HTML report to this file."),
+    ] = None,
 ) -> None:
     """Run the rules over captures: findings with file, line and evidence (exit 1 on errors)."""
     from tracekit.check import junit_xml, run_check, sarif, text_report
@@ -566,6 +570,11 @@ def check(
         res = run_check(files, rules, profiles)
     except TracekitError as exc:
         raise _fail(exc) from None
+    if html:
+        from tracekit.report.html import html_report
+
+        with open(html, "w") as fh:
+            fh.write(html_report(res))
     if fmt is CheckFormat.json:
         doc = {"findings": res.finding_dicts(), "summary": res.summary()}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
@@ -578,6 +587,121 @@ def check(
             out.print(line, markup=False)
     if res.counts()["error"]:
         raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+FindingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--finding",
+        help="The finding: its number in `tracekit check`'s listing (1-based) or a fingerprint prefix.",
+    ),
+]
+RuleNameOption = Annotated[
+    str | None, typer.Option("--rule", help="The first finding of this rule (id or name).")
+]
+
+
+@app.command()
+def explain(
+    files: Annotated[list[str], typer.Argument(help="The capture (as for check).")],
+    finding: FindingOption = None,
+    rule: RuleNameOption = None,
+    rules: RulesOption = None,
+    profiles: ProfilesOption = None,
+) -> None:
+    """A finding as a story: the object's life (who created it, each reference taken and
+    dropped, by which function and task, the jobs that used it) up to where the rule fired."""
+    from tracekit.check import run_check
+    from tracekit.report.story import select_finding, story
+
+    try:
+        res = run_check(files, rules, profiles)
+        sel = select_finding(res, finding, rule)
+    except TracekitError as exc:
+        raise _fail(exc) from None
+    for line in story(res, sel):
+        out.print(line, markup=False)
+
+
+@app.command()
+def minimize(
+    file: Annotated[str, typer.Argument(help="The capture.")],
+    finding: FindingOption = None,
+    rule: RuleNameOption = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Write the sub-capture here (default: stdout)."),
+    ] = None,
+    rules: RulesOption = None,
+    profiles: ProfilesOption = None,
+) -> None:
+    """The smallest sub-capture that still shows a finding (delta debugging over its lines),
+    in the original format, original line numbers kept as comments."""
+    from tracekit.check import run_check
+    from tracekit.minimize import Target
+    from tracekit.minimize import minimize as run_minimize
+    from tracekit.report.story import select_finding
+
+    try:
+        res = run_check([file], rules, profiles)
+        sel = select_finding(res, finding, rule)
+        at_end = next(r.at == "end" for r in res.rules if r.id == sel.finding["rule"])
+        target = Target(
+            sel.finding["rule"],
+            sel.finding["verdict"],
+            sel.finding["line"],
+            sel.row["object"],
+            at_end,
+            sel.finding["message"],
+        )
+        result = run_minimize(
+            file, target, ops=res.replayed.ops, rule_dirs=rules, profile_dirs=profiles
+        )
+    except TracekitError as exc:
+        raise _fail(exc) from None
+    if output:
+        with open(output, "w") as fh:
+            fh.write(result.text)
+    else:
+        sys.stdout.write(result.text)
+    err.print(
+        f"{file}: {sel.finding['rule']} {sel.finding['name']} at line {sel.finding['line']}: "
+        f"{result.units_before} event lines -> {result.units_after} in {result.replays} replays",
+        markup=False,
+    )
+
+
+class ExportFormat(StrEnum):
+    perfetto = "perfetto"
+
+
+@app.command()
+def export(
+    files: Annotated[list[str], typer.Argument(help="Captures (as for check).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Where to write the trace.")],
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option("--format", help="perfetto: Chrome JSON trace for ui.perfetto.dev."),
+    ] = ExportFormat.perfetto,
+    rules: RulesOption = None,
+    profiles: ProfilesOption = None,
+) -> None:
+    """A timeline for Perfetto: a counter track per object, job slices, fences, findings."""
+    from tracekit.check import run_check
+    from tracekit.report.story import perfetto
+
+    try:
+        res = run_check(files, rules, profiles)
+    except TracekitError as exc:
+        raise _fail(exc) from None
+    doc = perfetto(res)
+    with open(output, "w") as fh:
+        json.dump(doc, fh, separators=(",", ":"))
+        fh.write("\n")
+    n = len(doc["traceEvents"])
+    err.print(
+        f"{output}: {n} events ({fmt.value}); open it in https://ui.perfetto.dev", markup=False
+    )
 
 
 class Executor(StrEnum):
