@@ -247,15 +247,7 @@ def _failed_calls(states: pl.DataFrame) -> pl.DataFrame:
             failed_ret=pl.lit(None, pl.Int64), failed_line=pl.lit(None, pl.Int64)
         )
     in_failed = (
-        takes.sort("seq")
-        .join_asof(
-            exits,
-            left_on="seq",
-            right_on="_xseq",
-            by=["source", "pid"],
-            strategy="forward",
-            check_sortedness=False,
-        )
+        _until_return(takes, exits)
         .filter(pl.col("failed_ret") < 0)
         .with_columns(_undo=pl.col("op").replace_strict(UNDO, return_dtype=pl.String))
     )
@@ -322,14 +314,7 @@ def _userptr(states: pl.DataFrame) -> pl.DataFrame:
         .select("source", "pid", pl.col("seq").alias("_xseq"))
         .sort("_xseq")
     )
-    windows = running.sort("seq").join_asof(
-        exits,
-        left_on="seq",
-        right_on="_xseq",
-        by=["source", "pid"],
-        strategy="forward",
-        check_sortedness=False,
-    )
+    windows = _until_return(running, exits)
     win = ["source", "pid", *_KEY[1:], "_xseq"]
     kept = (
         windows.filter(pl.col("_xseq").is_not_null())
@@ -355,6 +340,18 @@ def _userptr(states: pl.DataFrame) -> pl.DataFrame:
         kept, on=["source", "seq", *_KEY[1:]], how="left"
     )
     return states.join(derived, on=["source", "seq", *_KEY[1:]], how="left", maintain_order="left")
+
+
+def _until_return(rows: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
+    """Each row with the task's next syscall exit after it (``_xseq`` and the exit's columns)."""
+    return rows.sort("seq").join_asof(
+        exits,
+        left_on="seq",
+        right_on="_xseq",
+        by=["source", "pid"],
+        strategy="forward",
+        check_sortedness=False,
+    )
 
 
 def _with_derived(states: pl.DataFrame) -> pl.DataFrame:
