@@ -44,3 +44,5 @@ def test_wheel_ships_grammars_and_rules(tmp_path: Path) -> None:
     assert any(n.startswith("tracekit/_data/rules/") for n in names)
     assert "tracekit/_data/rules/TK003-mapped-at-free.toml" in names
     assert "tracekit/py.typed" in names
+    assert "tracekit/probes/gem.tmpl" in names  # tracekit record's kprobe template
+    assert "tracekit/profiles/userptr.toml" in names

@@ -22,7 +22,8 @@ def test_model_agrees_with_every_kernel_counter(path: Path) -> None:
     """Every refcount, handle_count, pages/vmap use count, f_count and vmapping_counter the
     probes sampled equals the model's value at that point."""
     rep = replay_paths([str(path)])
-    assert rep.checks.height >= 30
+    # the capture tracekit record made in the VM is one BO's short life: 10 samples
+    assert rep.checks.height >= (10 if "tracekit_record" in path.name else 30)
     assert rep.disagreements.height == 0, rep.disagreements.to_dicts()
 
 
@@ -202,7 +203,7 @@ def test_model_holds_without_syscall_tracepoints(tmp_path: Path) -> None:
         )
         copies.append(str(out))
     rep = replay_paths(copies)
-    assert rep.checks.height == 656
+    assert rep.checks.height == 666
     bad = rep.disagreements
     assert set(bad["counter"].to_list()) <= {"f_count"}
     assert bad.height <= 25

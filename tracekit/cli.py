@@ -7,6 +7,7 @@ codes (:class:`tracekit.errors.ExitCode`). Nothing else in the package prints.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import StrEnum
 from typing import Annotated, Any
@@ -702,6 +703,152 @@ def export(
     err.print(
         f"{output}: {n} events ({fmt.value}); open it in https://ui.perfetto.dev", markup=False
     )
+
+
+@app.command()
+def record(
+    command: Annotated[
+        list[str] | None,
+        typer.Argument(help="Command to record (after --); without one, record until Ctrl-C."),
+    ] = None,
+    profile: Annotated[
+        list[str] | None,
+        typer.Option("--profile", "-p", help="Profile(s) whose events to record (default: all)."),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="The capture file.")
+    ] = "gem-trace.txt",
+    tracefs: Annotated[
+        str, typer.Option("--tracefs", help="Where tracefs is mounted.")
+    ] = "/sys/kernel/tracing",
+    buffer_kb: Annotated[
+        int, typer.Option("--buffer-kb", min=64, help="Per-CPU buffer size.")
+    ] = 16384,
+    clock: Annotated[
+        str, typer.Option("--clock", help="trace_clock (mono: comparable across CPUs).")
+    ] = "mono",
+    syscalls: Annotated[
+        bool,
+        typer.Option("--syscalls/--no-syscalls", help="Record the command's ioctl/mmap/close."),
+    ] = True,
+    offsets: Annotated[
+        str | None,
+        typer.Option(
+            "--offsets",
+            help="struct.field offsets file (when this kernel's BTF or pahole is absent).",
+        ),
+    ] = None,
+    btf: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--btf",
+            help="Target's vmlinux, then its modules (.ko): offsets from their BTF (pahole).",
+        ),
+    ] = None,
+    list_offsets: Annotated[
+        bool,
+        typer.Option("--list-offsets", help="Print the struct fields the probes read, and exit."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be written where.")
+    ] = False,
+    emit_script: Annotated[
+        str | None,
+        typer.Option(
+            "--emit-script",
+            help="Write the set-up as a POSIX shell script for a target without Python.",
+        ),
+    ] = None,
+    profiles: ProfilesOption = None,
+) -> None:
+    """Record a capture: the profiles' tracepoints and kprobes in a tracefs instance of its own,
+    trace_pipe to a file with a live count, tracefs put back at the end."""
+    from tracekit import record as R
+
+    if list_offsets:
+        for key in R.needed_offsets():
+            out.print(key, markup=False)
+        return
+    try:
+        resolve = R.offsets_file(offsets) if offsets else R.btf_offsets(btf) if btf else None
+        p = R.plan(
+            tracefs,
+            target=emit_script is not None,
+            profiles=profile,
+            profile_dirs=profiles,
+            buffer_kb=buffer_kb,
+            clock=clock,
+            syscalls=syscalls,
+            offsets=resolve,
+        )
+    except TracekitError as exc:
+        raise _fail(exc) from None
+    if not p.kprobes_supported:
+        err.print(
+            f"{tracefs}: this kernel has no kprobe_events (CONFIG_KPROBE_EVENTS): the GEM core has "
+            f"no tracepoints, so only {len(p.tracepoints)} tracepoints will be recorded",
+            markup=False,
+        )
+    for name, why in p.skipped if p.kprobes_supported else []:
+        err.print(f"skip probe {name}: {why}", markup=False)
+    if p.missing:
+        err.print(
+            f"{len(p.missing)} tracepoint(s) of the profiles are not in this kernel", markup=False
+        )
+    if emit_script:
+        with open(emit_script, "w") as fh:
+            fh.write(R.shell_script(p, output))
+        os.chmod(emit_script, 0o755)
+        err.print(
+            f"{emit_script}: {len(p.kprobes)} kprobes, {len(p.tracepoints)} tracepoints; run it on "
+            f"the target as root: sh {emit_script} [COMMAND...]",
+            markup=False,
+        )
+        return
+    if dry_run:
+        for path, value in p.writes(pid="$PID" if command else None):
+            if value in ("mkdir", "rmdir"):
+                out.print(f"{value} {path}", markup=False)
+            else:
+                out.print(f"echo {value!r} >> {path}", markup=False)
+        out.print(f"# then: cat {p.dir}/trace_pipe > {output}", markup=False)
+        for path, value in p.undo():
+            out.print(
+                f"{value} {path}" if value == "rmdir" else f"echo {value!r} >> {path}", markup=False
+            )
+        return
+    progress = _record_progress()
+    try:
+        res = R.Recorder(p, output, command or None, progress).run()
+    except TracekitError as exc:
+        raise _fail(exc) from None
+    for name, why in res.refused:
+        err.print(f"probe {name} refused: {why}", markup=False)
+    err.print(
+        f"{output}: {res.lines} lines, {res.lost} lost events"
+        + (f"; command exited {res.returncode}" if res.returncode is not None else ""),
+        markup=False,
+    )
+
+
+def _record_progress() -> Any:
+    import time
+
+    last = [0.0]
+
+    def show(r: Any) -> None:
+        now = time.monotonic()
+        if now - last[0] < (0.2 if err.is_terminal else 5.0):
+            return
+        last[0] = now
+        text = f"{r.lines} events, {r.lost} lost"
+        if err.is_terminal:
+            err.file.write(f"\r{text}")
+            err.file.flush()
+        else:
+            err.print(text, markup=False)
+
+    return show
 
 
 class Executor(StrEnum):

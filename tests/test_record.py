@@ -1,0 +1,221 @@
+"""`tracekit record`: planning against a tracefs (a fake one with kprobe_events, and this
+machine's real one, which has tracepoints but no kprobes), the dry run, the shell script for
+targets without Python (run here under /bin/sh against both), and a real recording."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tracekit.cli import app
+from tracekit.ingest import parse_paths
+from tracekit.record import GROUP, needed_offsets, offsets_file, plan
+
+runner = CliRunner()
+REAL = Path("/sys/kernel/tracing")
+IOCTL = (
+    "import fcntl, termios, os, array; r, w = os.pipe(); "
+    "fcntl.ioctl(r, termios.FIONREAD, array.array('i', [0]))"
+)
+can_trace = (REAL / "events").is_dir() and os.geteuid() == 0
+
+
+def _fake(root: Path) -> Path:
+    """A tracefs with kprobe_events, dma_fence and syscall events, two GEM functions."""
+    t = root / "tracefs"
+    for ev in (
+        "dma_fence/dma_fence_init",
+        "dma_fence/dma_fence_signaled",
+        "syscalls/sys_enter_ioctl",
+    ):
+        (t / "events" / ev).mkdir(parents=True)
+        (t / "events" / ev / "enable").write_text("0\n")
+    (t / "instances").mkdir()
+    (t / "trace_clock").write_text("[local] global counter mono boot\n")
+    (t / "available_filter_functions").write_text(
+        "drm_gem_object_init [drm]\ndrm_gem_object_free [drm]\ndma_buf_vunmap\n"
+    )
+    (t / "kprobe_events").write_text("")
+    (t / "error_log").write_text("")
+    return t
+
+
+def _offsets(tmp: Path, skip: str = "") -> Path:
+    path = tmp / "offsets.txt"
+    path.write_text(
+        "# from pahole\n"
+        + "".join(f"{k} {8 * n}\n" for n, k in enumerate(needed_offsets()) if k != skip)
+    )
+    return path
+
+
+def test_plan_on_a_kernel_with_kprobes(tmp_path: Path) -> None:
+    t = _fake(tmp_path)
+    p = plan(str(t), offsets=offsets_file(str(_offsets(tmp_path, skip="dma_buf.vmap_ptr"))))
+    assert "dma_fence/dma_fence_init" in p.tracepoints and "dma_fence/dma_fence_emit" in p.missing
+    assert p.syscalls == ["sys_enter_ioctl"]
+    names = [line.split()[0] for line in p.kprobes]
+    assert names == [
+        f"p:{GROUP}/drm_gem_object_init",
+        f"r:{GROUP}/drm_gem_object_init_ret",
+        f"p:{GROUP}/drm_gem_object_free",
+    ]
+    assert all("@" not in line for line in p.kprobes)
+    skipped = dict(p.skipped)
+    assert "not in this kernel" in skipped["drm_gem_handle_create_tail"]
+    assert "dma_buf.vmap_ptr" in skipped["dma_buf_vunmap"]  # its offset is unknown
+    writes = p.writes(pid="42")
+    assert writes[0] == (p.dir, "mkdir")
+    assert (f"{t}/kprobe_events", p.kprobes[0]) in writes
+    assert (f"{p.dir}/events/syscalls/sys_enter_ioctl/filter", "common_pid == 42") in writes
+    assert writes[-1] == (f"{p.dir}/tracing_on", "1")
+    assert p.undo()[-1] == (f"{t}/kprobe_events", f"-:{GROUP}/drm_gem_object_free")
+
+
+def test_bad_inputs_are_clear(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["record", "--tracefs", str(tmp_path), "--dry-run"])
+    assert result.exit_code == 2 and "no tracefs here" in result.output
+    t = _fake(tmp_path)
+    result = runner.invoke(app, ["record", "--tracefs", str(t), "--clock", "tsc", "--dry-run"])
+    assert result.exit_code == 2 and "not offered here" in result.output
+    result = runner.invoke(app, ["record", "--tracefs", str(t), "-p", "nope", "--dry-run"])
+    assert result.exit_code == 2 and "unknown profile" in result.output
+    bad = tmp_path / "bad.txt"
+    bad.write_text("drm_gem_object refcount\n")
+    result = runner.invoke(app, ["record", "--tracefs", str(t), "--offsets", str(bad), "--dry-run"])
+    assert result.exit_code == 3 and "expected 'struct.field offset'" in result.output
+
+
+def test_dry_run_and_list_offsets(tmp_path: Path) -> None:
+    t = _fake(tmp_path)
+    offs = _offsets(tmp_path)
+    result = runner.invoke(
+        app, ["record", "--tracefs", str(t), "--offsets", str(offs), "--dry-run", "--", "glxgears"]
+    )
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"mkdir {t}/instances/tracekit-" in out
+    assert f">> {t}/kprobe_events" in out and "'common_pid == $PID'" in out
+    assert f"rmdir {t}/instances/tracekit-" in out
+    assert not (t / "kprobe_events").read_text()  # a dry run writes nothing
+    listed = runner.invoke(app, ["record", "--list-offsets"]).stdout.split()
+    assert "drm_gem_object.handle_count" in listed and listed == needed_offsets()
+
+
+FAKE_MKDIR = """#!/bin/sh
+# mkdir that makes a tracefs instance look like one: its files, events and a trace_pipe
+/bin/mkdir "$@" || exit $?
+for d in "$@"; do
+  case "$d" in */instances/*)
+    for f in buffer_size_kb trace_clock tracing_on; do : > "$d/$f"; done
+    printf '%s\\n' '  glxgears-77 [000] ..... 1.000001: sys_ioctl(fd: 3, cmd: 0x6442, arg: 0x1)' > "$d/trace_pipe"
+    /bin/mkdir -p "$d/events/dma_fence/dma_fence_init" "$d/events/syscalls/sys_enter_ioctl" \\
+      "$d/events/tracekit/drm_gem_object_init"
+    for e in dma_fence/dma_fence_init syscalls/sys_enter_ioctl tracekit/drm_gem_object_init; do
+      : > "$d/events/$e/enable"; done
+    : > "$d/events/syscalls/sys_enter_ioctl/filter";;
+  esac
+done
+"""
+
+
+@pytest.mark.parametrize("shell", ["sh", "busybox"])
+def test_emitted_script_sets_up_records_and_undoes(tmp_path: Path, shell: str) -> None:
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    t = _fake(tmp_path)
+    script = tmp_path / "record.sh"
+    result = runner.invoke(
+        app,
+        [
+            "record",
+            "--tracefs",
+            str(t),
+            "--offsets",
+            str(_offsets(tmp_path)),
+            "--emit-script",
+            str(script),
+            "-o",
+            str(tmp_path / "out.txt"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    argv = [shell, "sh"] if shell == "busybox" else [shell]
+    assert subprocess.run([*argv, "-n", str(script)], check=False).returncode == 0
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "mkdir").write_text(FAKE_MKDIR)
+    (bindir / "mkdir").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "TRACEFS": str(t)}
+    run = subprocess.run(
+        [*argv, str(script), "true"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    out = (tmp_path / "out.txt").read_text()
+    assert out.startswith("# tracer: nop\n")
+    if shell == "busybox":
+        # busybox runs its own mkdir applet, not the fake one: no fake instance, only the
+        # set-up and the undo can be checked
+        probes = (t / "kprobe_events").read_text().splitlines()
+        assert probes and len([p for p in probes if p.startswith("-:")]) * 2 == len(probes)
+        return
+    assert "sys_ioctl(fd: 3, cmd: 0x6442" in out
+    probes = (t / "kprobe_events").read_text().splitlines()
+    added = [p for p in probes if not p.startswith("-:")]
+    removed = [p for p in probes if p.startswith("-:")]
+    assert added and len(removed) == len(added)  # every probe it added, it removed
+    instance = next((t / "instances").iterdir())
+    assert (
+        (instance / "events/syscalls/sys_enter_ioctl/filter")
+        .read_text()
+        .startswith("common_pid == ")
+    )
+    assert (instance / "events/tracekit/drm_gem_object_init/enable").read_text() == "1\n"
+    assert (instance / "tracing_on").read_text() == "0\n"
+
+
+@pytest.mark.skipif(not can_trace, reason="needs root and a mounted tracefs")
+def test_record_on_this_machine(tmp_path: Path) -> None:
+    """This machine's tracefs has tracepoints but no kprobe_events: record says so, records the
+    command's syscalls, and leaves no instance behind."""
+    out = tmp_path / "capture.txt"
+    before = set(os.listdir(REAL / "instances"))
+    result = runner.invoke(app, ["record", "-o", str(out), "--", sys.executable, "-c", IOCTL])
+    assert result.exit_code == 0, result.output
+    if not (REAL / "kprobe_events").exists():
+        assert "no kprobe_events" in result.stderr
+    assert set(os.listdir(REAL / "instances")) == before
+    text = out.read_text()
+    assert "sys_ioctl(fd: " in text
+    parsed = parse_paths([str(out)])
+    assert parsed.summary.rejected == 0 and parsed.summary.events > 0
+    ops = runner.invoke(app, ["ops", str(out)]).stdout
+    assert "syscall_exit" in ops
+
+
+@pytest.mark.skipif(not can_trace, reason="needs root and a mounted tracefs")
+def test_emitted_script_on_this_machine(tmp_path: Path) -> None:
+    script = tmp_path / "record.sh"
+    out = tmp_path / "capture.txt"
+    runner.invoke(app, ["record", "--emit-script", str(script), "-o", str(out)])
+    run = subprocess.run(
+        ["sh", str(script), sys.executable, "-c", IOCTL],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "sys_ioctl(fd: " in out.read_text()
+    assert not [d for d in os.listdir(REAL / "instances") if d.startswith("tracekit-")]
