@@ -308,3 +308,21 @@ def test_check_junit_has_a_case_per_file_and_rule(tmp_path: Path) -> None:
         tk003.find("failure").text.count(f"{bug}:") == 2
     )  # the object free and the dma-buf release
     assert suites[str(clean)].get("failures") == "0"
+
+
+def test_check_says_what_became_of_the_objects() -> None:
+    """A handle and a dma-buf fd left open at exit: no finding, and the report says the kernel
+    released them when the process exited (the capture tracekit's own script recorded)."""
+    path = TRACES / "real" / "linux-6.12" / "tracekit_record_leak_at_exit.txt"
+    result = runner.invoke(app, ["check", str(path)])
+    assert result.exit_code == ExitCode.OK
+    assert (
+        f"{path}: 1 object(s), 1 created in the capture, 1 freed (1 by the kernel's cleanup when "
+        "their process exited or their file was closed: not leaks), 0 alive at the end"
+    ) in result.stdout
+    leak = runner.invoke(
+        app, ["check", str(TRACES / "real" / "linux-6.12" / "vgem_leak_at_exit.txt")]
+    )
+    assert (
+        "4 object(s), 4 created in the capture, 4 freed (4 by the kernel's cleanup" in leak.stdout
+    )

@@ -71,6 +71,10 @@ class CheckResult:
     def fingerprints(self) -> list[str]:
         return fingerprints(self.replayed.states, self.findings)
 
+    def lifecycles(self) -> dict[str, dict[str, int]]:
+        """Per file, what became of its buffer objects: see :func:`lifecycles`."""
+        return lifecycles(self.replayed.states, self.replayed.ops)
+
     def finding_dicts(self, *, snippets: bool = False) -> list[dict[str, Any]]:
         """The findings as JSON objects, with fingerprints (and the offending line as
         ``snippet`` if asked)."""
@@ -89,6 +93,45 @@ def run_check(
     files = expand_inputs(names)
     rep = replay_paths(files, profile_dirs)
     return CheckResult(files, rules, rep, evaluate(rep.states, rules))
+
+
+def lifecycles(states: pl.DataFrame, ops: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Per source: objects seen, created in the capture, freed, freed by the kernel's cleanup
+    when their process exited or their file was closed (``drm_gem_release``, the dma-buf's
+    file release: not a leak), and still alive at the end (in use, or in flight)."""
+    objs = states.filter(pl.col("object").is_not_null())
+    if objs.height == 0:
+        return {}
+    key = ["source", "object", "generation"]
+    # a free in a task after its exit_group or a close of a DRM file is the kernel's cleanup
+    ends = (
+        ops.filter(pl.col("op").is_in(["task_exit", "file_close"]))
+        .group_by("source", "pid")
+        .agg(pl.col("seq").min().alias("_end"))
+    )
+    own_free = (pl.col("op") == "free") & ~pl.col("implicit")
+    per = (
+        objs.group_by(key)
+        .agg(
+            created=pl.col("start_known").first(),
+            alive=pl.col("alive").sort_by("seq").last(),
+            free_seq=pl.col("seq").filter(own_free).min(),
+            free_pid=pl.col("pid").filter(own_free).first(),
+        )
+        .join(ends, left_on=["source", "free_pid"], right_on=["source", "pid"], how="left")
+    )
+    out: dict[str, dict[str, int]] = {}
+    for (source,), group in per.group_by("source"):
+        freed = group.filter(pl.col("free_seq").is_not_null())
+        at_exit = freed.filter(pl.col("_end").is_not_null() & (pl.col("_end") < pl.col("free_seq")))
+        out[str(source)] = {
+            "objects": group.height,
+            "created": int(group["created"].sum()),
+            "freed": freed.height,
+            "freed_at_exit": at_exit.height,
+            "alive_at_end": int(group["alive"].sum()),
+        }
+    return dict(sorted(out.items()))
 
 
 def finding_dicts(findings: pl.DataFrame, prints: list[str] | None = None) -> list[dict[str, Any]]:
@@ -226,6 +269,17 @@ def text_report(res: CheckResult) -> list[str]:
         if text is not None:
             lines.append(f"  {row['line']:>6} | {text}")
         lines += [f"    {h}" for h in histories.get(k, [])]
+    lives = res.lifecycles()
+    if len(lives) > 1:  # one line for all of them: a folder of captures stays readable
+        total = {k: sum(life[k] for life in lives.values()) for k in next(iter(lives.values()))}
+        lives = {f"{len(lives)} captures": total}
+    for source, life in lives.items():
+        lines.append(
+            f"{source}: {life['objects']} object(s), {life['created']} created in the capture, "
+            f"{life['freed']} freed ({life['freed_at_exit']} by the kernel's cleanup when their "
+            f"process exited or their file was closed: not leaks), {life['alive_at_end']} alive "
+            "at the end (in use or in flight)"
+        )
     c = res.counts()
     s = res.summary()
     lines.append(
