@@ -62,7 +62,12 @@ def resynced(
     ``b >= 0`` is its plain running value less the lowest it went below 0 so far (``W - min(0,
     cummin(W))``), one scan per segment."""
     if floor:
-        return _floored(df, keys, counter, sample, keep_before=keep_before)
+        # the floor changes nothing unless the plain walk goes below 0 somewhere: try that first
+        # (one cheap pass), and only then pay for the segmented minimum
+        plain = resynced(df, keys, counter, sample, keep_before=keep_before)
+        if plain.select((pl.col(counter) < 0).any()).item():
+            return _floored(df, keys, counter, sample, keep_before=keep_before)
+        return plain.with_columns(pl.lit(False).alias(f"_refused_{counter}"))
     d = pl.col(f"_d_{counter}")
     cs = g_cumsum(d) - d  # exclusive running sum
     if sample is None:
