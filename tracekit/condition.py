@@ -35,12 +35,18 @@ def columns_of(text: str) -> set[str]:
     >>> sorted(columns_of("obj != 0 and obj != entry.exporter_priv"))
     ['entry.exporter_priv', 'obj']
     """
+    return set(_columns(text))
+
+
+@cache
+def _columns(text: str) -> frozenset[str]:
+    # conditions are few and asked about for every capture: parse each once per process
     tree = _parse(text)
-    return {
+    return frozenset(
         ".".join(str(t) for t in sub.children)
         for sub in tree.iter_subtrees()
         if sub.data == "column"
-    }
+    )
 
 
 def _parse(text: str) -> Any:
