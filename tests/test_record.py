@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from tracekit.cli import app
 from tracekit.ingest import parse_paths
-from tracekit.record import GROUP, needed_offsets, offsets_file, plan
+from tracekit.record import GROUP, needed_offsets, offsets_file, plan, shell_script
 
 runner = CliRunner()
 REAL = Path("/sys/kernel/tracing")
@@ -219,3 +219,20 @@ def test_emitted_script_on_this_machine(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "sys_ioctl(fd: " in out.read_text()
     assert not [d for d in os.listdir(REAL / "instances") if d.startswith("tracekit-")]
+
+
+def test_offsets_from_a_pahole_dump(tmp_path: Path) -> None:
+    """`--offsets` takes pahole's own output (a 6.18.44 kernel's dma-buf structs): the dma-buf
+    probes get their offsets, the GEM ones (drm_gem_object is not in the dump) are skipped."""
+    dump = Path(__file__).parent / "record" / "btf_6.18.44_dma_structs.pahole"
+    resolve = offsets_file(str(dump))
+    assert (resolve("dma_buf", "vmapping_counter"), resolve("dma_buf", "vmap_ptr")) == (40, 48)
+    assert resolve("dma_fence", "timestamp") == 16  # a member of an anonymous union
+    assert resolve("drm_gem_object", "refcount") is None
+    p = plan(target=True, offsets=resolve)
+    vunmap = next(line for line in p.kprobes if line.startswith(f"p:{GROUP}/dma_buf_vunmap "))
+    assert "vmapping_counter=+40(%di):u32" in vunmap and "vmap_ptr=+48(%di):x64" in vunmap
+    skipped = dict(p.skipped)
+    assert "drm_gem_object." in skipped["drm_gem_handle_create_tail"]
+    script = shell_script(p, "/tmp/gem.txt")
+    assert 'I="$T/instances/tracekit-$$"' in script and "k 'p:tracekit/dma_buf_vunmap" in script

@@ -266,13 +266,16 @@ def _resolve(line: str, resolve: Callable[[str, str], int | None]) -> tuple[str,
 
 
 def offsets_file(path: str) -> Callable[[str, str], int | None]:
-    """Offsets from a file of ``struct.field offset`` lines (``#`` comments allowed), such as
-    ``tracekit record --list-offsets`` asks for, filled from ``pahole -C STRUCT``."""
+    """Offsets from a file: ``pahole -C STRUCT`` output (``struct dma_buf { ... /* 40 4 */``,
+    several structs one after the other), or ``struct.field offset`` lines (``#`` comments
+    allowed), the fields ``tracekit record --list-offsets`` names."""
     table: dict[str, int] = {}
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise InputError(path, exc.strerror or "cannot read") from None
+    if re.search(r"^struct \w+ \{", text, re.M):
+        return _pahole_text(text)
     for n, ln in enumerate(text.splitlines(), 1):
         ln = ln.split("#", 1)[0].strip()
         if not ln:
@@ -281,6 +284,30 @@ def offsets_file(path: str) -> Callable[[str, str], int | None]:
         if len(parts) != 2 or "." not in parts[0] or not parts[1].isdigit():
             raise InputError(path, f"line {n}: expected 'struct.field offset', got {ln!r}")
         table[parts[0]] = int(parts[1])
+    return lambda s, f: table.get(f"{s}.{f}")
+
+
+def _pahole_text(text: str) -> Callable[[str, str], int | None]:
+    """Offsets from pahole's struct layouts: each member's ``/* offset size */`` comment; the
+    members of an anonymous union or struct are the enclosing struct's (as C names them)."""
+    table: dict[str, int] = {}
+    struct: str | None = None
+    depth = 0
+    member = re.compile(r"\b(\w+)(?:\[\w*\])*(?::\s*\d+)?;\s+/\*\s+(\d+)")
+    for line in text.splitlines():
+        head = re.match(r"^struct (\w+) \{", line)
+        if head:
+            struct, depth = head.group(1), 1
+            continue
+        if struct is None:
+            continue
+        depth += line.count("{") - line.count("}")
+        if depth <= 0:
+            struct = None
+            continue
+        m = member.search(line)
+        if m and not line.lstrip().startswith("}"):
+            table.setdefault(f"{struct}.{m.group(1)}", int(m.group(2)))
     return lambda s, f: table.get(f"{s}.{f}")
 
 
