@@ -226,7 +226,7 @@ def _ref_jobs(states: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _failed_calls(states: pl.DataFrame) -> pl.DataFrame:
+def _failed_calls(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
     """``failed_ret``/``failed_line`` on each op that took something (:data:`UNDO`; not a
     borrowed lookup, which the model releases at the task's return) inside a syscall that then
     returned an error, when the same task did not undo it on the same object before the return.
@@ -236,12 +236,7 @@ def _failed_calls(states: pl.DataFrame) -> pl.DataFrame:
         pl.col("op").is_in(list(UNDO)),
         ~((pl.col("op") == "get") & pl.col("owner").fill_null("").is_in(["call"])),
     ).select("source", "pid", *_KEY[1:], "seq", "op")
-    exits = (
-        states.filter(pl.col("op") == "syscall_exit", ~pl.col("implicit"))
-        .select("source", "pid", pl.col("seq").alias("_xseq"), "line", "ret")
-        .rename({"line": "failed_line", "ret": "failed_ret"})
-        .sort("_xseq")
-    )
+    exits = exits.rename({"_xline": "failed_line", "_xret": "failed_ret"})
     if takes.height == 0 or exits.height == 0:
         return states.with_columns(
             failed_ret=pl.lit(None, pl.Int64), failed_line=pl.lit(None, pl.Int64)
@@ -276,7 +271,7 @@ def _failed_calls(states: pl.DataFrame) -> pl.DataFrame:
     return states.join(kept, on=["source", "seq", *_KEY[1:]], how="left", maintain_order="left")
 
 
-def _userptr(states: pl.DataFrame) -> pl.DataFrame:
+def _userptr(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
     """On userptr pin and unpin rows: ``task_pinned``, the user pages the process that pinned
     the object holds pinned for all its userptr objects after the op (what RLIMIT_MEMLOCK
     bounds); and on a pin that came up short (``count < size``), ``partial_kept``, the pages
@@ -309,12 +304,7 @@ def _userptr(states: pl.DataFrame) -> pl.DataFrame:
         .sort("seq")
         .with_columns(task_pinned=pl.col("_d").cum_sum().over(["source", "_pinner"]))
     )
-    exits = (
-        states.filter(pl.col("op") == "syscall_exit", ~pl.col("implicit"))
-        .select("source", "pid", pl.col("seq").alias("_xseq"))
-        .sort("_xseq")
-    )
-    windows = _until_return(running, exits)
+    windows = _until_return(running, exits.select("source", "pid", "_xseq"))
     win = ["source", "pid", *_KEY[1:], "_xseq"]
     kept = (
         windows.filter(pl.col("_xseq").is_not_null())
@@ -342,6 +332,21 @@ def _userptr(states: pl.DataFrame) -> pl.DataFrame:
     return states.join(derived, on=["source", "seq", *_KEY[1:]], how="left", maintain_order="left")
 
 
+def _syscall_exits(states: pl.DataFrame) -> pl.DataFrame:
+    """Every task's syscall returns: ``_xseq``, ``_xline``, ``_xret``, in replay order."""
+    return (
+        states.filter(pl.col("op") == "syscall_exit", ~pl.col("implicit"))
+        .select(
+            "source",
+            "pid",
+            pl.col("seq").alias("_xseq"),
+            pl.col("line").alias("_xline"),
+            pl.col("ret").alias("_xret"),
+        )
+        .sort("_xseq")
+    )
+
+
 def _until_return(rows: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
     """Each row with the task's next syscall exit after it (``_xseq`` and the exit's columns)."""
     return rows.sort("seq").join_asof(
@@ -355,7 +360,9 @@ def _until_return(rows: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
 
 
 def _with_derived(states: pl.DataFrame) -> pl.DataFrame:
-    states = _userptr(_failed_calls(_ref_jobs(states.sort("source", "seq"))))
+    states = _ref_jobs(states.sort("source", "seq"))
+    exits = _syscall_exits(states)
+    states = _userptr(_failed_calls(states, exits), exits)
     return states.with_columns(
         was_alive=pl.col("alive").shift(1).over(_KEY, order_by="seq"),
         prev_vaddr=pl.col("vaddr").shift(1).over(_KEY, order_by="seq"),
