@@ -120,105 +120,69 @@ def plan(
     """What to enable and probe on the kernel whose tracefs is at ``tracefs``; with
     ``target`` true, for another machine: nothing is read here, every tracepoint and probe of
     the profiles is planned, and the script checks on the target what its kernel has."""
-    if target:
-        return _target_plan(
-            tracefs, profiles, profile_dirs, buffer_kb, clock, syscalls, offsets, template
-        )
-    root = Path(tracefs)
-    if not (root / "events").is_dir():
-        raise RecordError(
-            f"{tracefs}: no tracefs here (mount it: mount -t tracefs nodev {tracefs})"
-        )
     profs = _select(load_profiles(profile_dirs), profiles)
-    clocks = (root / "trace_clock").read_text().replace("[", "").replace("]", "").split()
-    if clock not in clocks:
-        raise RecordError(
-            f"trace_clock {clock!r} not offered here (this kernel has: {' '.join(clocks)})"
-        )
-    p = Plan(tracefs, instance or f"tracekit-{os.getpid()}", buffer_kb, clock)
+    root: Path | None = None if target else Path(tracefs)
+    if root is not None:
+        if not (root / "events").is_dir():
+            raise RecordError(
+                f"{tracefs}: no tracefs here (mount it: mount -t tracefs nodev {tracefs})"
+            )
+        clocks = (root / "trace_clock").read_text().replace("[", "").replace("]", "").split()
+        if clock not in clocks:
+            raise RecordError(
+                f"trace_clock {clock!r} not offered here (this kernel has: {' '.join(clocks)})"
+            )
+
+    def has(event: str) -> bool:  # a tracepoint this kernel has (on a target: ask it there)
+        return root is None or (root / "events" / event).is_dir()
+
+    name = "tracekit-$$" if target else instance or f"tracekit-{os.getpid()}"
+    p = Plan(tracefs, name, buffer_kb, clock)
     # tracepoints: every event name of the tracepoint profiles that this kernel has
     for prof in profs:
         if prof.kind != "tracepoint" or not prof.system:
             continue
         for rule in prof.rules:
-            for name in rule.names:
-                tp = f"{prof.system}/{name}"
+            for event in rule.names:
+                tp = f"{prof.system}/{event}"
                 if tp in p.tracepoints or tp in p.missing:
                     continue
-                (p.tracepoints if (root / "events" / tp).is_dir() else p.missing).append(tp)
-            if rule.prefix:
+                (p.tracepoints if has(tp) else p.missing).append(tp)
+            if rule.prefix and root is not None:
                 for d in sorted((root / "events" / prof.system).glob(f"{rule.prefix}*")):
                     tp = f"{prof.system}/{d.name}"
                     if d.is_dir() and tp not in p.tracepoints:
                         p.tracepoints.append(tp)
     if syscalls:
-        p.syscalls = [s for s in SYSCALL_EVENTS if (root / "events" / "syscalls" / s).is_dir()]
-    # kprobes: the template's probes on functions the kprobe profiles read
-    wanted = {
-        name
-        for prof in profs
-        if prof.kind == "kprobe"
-        for rule in prof.rules
-        for name in rule.names
-    }
-    p.kprobes_supported = (root / "kprobe_events").exists()
-    functions = _available_functions(root)
-    resolve = offsets or _pahole_offsets()
+        p.syscalls = [s for s in SYSCALL_EVENTS if has(f"syscalls/{s}")]
+    # kprobes: the template's probes on functions the kprobe profiles read; a target's offsets
+    # come from its own BTF (--btf) or --offsets, never from this machine's
+    wanted = {n for prof in profs if prof.kind == "kprobe" for r in prof.rules for n in r.names}
+    p.kprobes_supported = root is None or (root / "kprobe_events").exists()
+    functions = _available_functions(root) if root is not None else None
+    if offsets is not None:
+        resolve = offsets
+    else:
+        resolve = _pahole_offsets() if root is not None else (lambda s, f: None)
+    where = "BTF: pahole, or --offsets" if root is not None else "--btf or --offsets"
     for line in template_lines(template):
         kind, symbol = line.split()[0], line.split()[1]
-        name = kind.split("/", 1)[1]
+        probe = kind.split("/", 1)[1]
         if symbol not in wanted:
             continue
         if not p.kprobes_supported:
-            p.skipped.append((name, "this kernel has no kprobe_events (CONFIG_KPROBE_EVENTS)"))
+            p.skipped.append((probe, "this kernel has no kprobe_events (CONFIG_KPROBE_EVENTS)"))
             continue
         if functions is not None and symbol not in functions:
-            p.skipped.append((name, f"{symbol} is not in this kernel (available_filter_functions)"))
-            continue
-        resolved, missing = _resolve(line, resolve)
-        if missing:
             p.skipped.append(
-                (name, f"no offset for {', '.join(missing)} (BTF: pahole, or --offsets)")
+                (probe, f"{symbol} is not in this kernel (available_filter_functions)")
             )
             continue
-        group, _ = kind.split("/", 1)
-        p.kprobes.append(f"{group[0]}:{GROUP}/{name} {resolved.split(None, 1)[1]}")
-    return p
-
-
-def _target_plan(
-    tracefs: str,
-    profiles: list[str] | None,
-    profile_dirs: list[str] | None,
-    buffer_kb: int,
-    clock: str,
-    syscalls: bool,
-    offsets: Callable[[str, str], int | None] | None,
-    template: str | None,
-) -> Plan:
-    profs = _select(load_profiles(profile_dirs), profiles)
-    p = Plan(tracefs, "tracekit-$$", buffer_kb, clock)
-    for prof in profs:
-        if prof.kind == "tracepoint" and prof.system:
-            for rule in prof.rules:
-                for name in rule.names:
-                    tp = f"{prof.system}/{name}"
-                    if tp not in p.tracepoints:
-                        p.tracepoints.append(tp)
-    if syscalls:
-        p.syscalls = list(SYSCALL_EVENTS)
-    wanted = {n for prof in profs if prof.kind == "kprobe" for r in prof.rules for n in r.names}
-    resolve = offsets or (lambda s, f: None)
-    for line in template_lines(template):
-        kind, symbol = line.split()[0], line.split()[1]
-        name = kind.split("/", 1)[1]
-        if symbol not in wanted:
-            continue
         resolved, missing = _resolve(line, resolve)
         if missing:
-            p.skipped.append((name, f"no offset for {', '.join(missing)} (--btf or --offsets)"))
+            p.skipped.append((probe, f"no offset for {', '.join(missing)} ({where})"))
             continue
-        p.kprobes.append(f"{kind[0]}:{GROUP}/{name} {resolved.split(None, 1)[1]}")
+        p.kprobes.append(f"{kind[0]}:{GROUP}/{probe} {resolved.split(None, 1)[1]}")
     return p
 
 
