@@ -88,8 +88,7 @@ def expand_patterns(patterns: list[str]) -> list[str]:
                 files += expand_inputs([hit]) if os.path.isdir(hit) else [hit]
         else:
             files += expand_inputs([pat]) if os.path.isdir(pat) else [pat]
-    seen: set[str] = set()
-    return [f for f in files if not (f in seen or seen.add(f))]  # type: ignore[func-returns-value]
+    return list(dict.fromkeys(files))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -291,6 +290,16 @@ def per_rule(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def by_capture(
+    results: list[CaptureAudit], findings: list[dict[str, Any]]
+) -> list[list[dict[str, Any]]]:
+    """The findings of each capture, in the order of ``results``."""
+    out: list[list[dict[str, Any]]] = [[] for _ in results]
+    for f in findings:
+        out[f["capture"]].append(f)
+    return out
+
+
 def junit_document(
     results: list[CaptureAudit], findings: list[dict[str, Any]], rules: Iterable[Any]
 ) -> str:
@@ -302,9 +311,8 @@ def junit_document(
     rules = list(rules)
     suites = ET.Element("testsuites", name="tracekit audit")
     total = fails = errors = 0
-    for i, r in enumerate(results):
+    for r, mine in zip(results, by_capture(results, findings), strict=True):
         suite = ET.SubElement(suites, "testsuite", name=r.file)
-        mine = [f for f in findings if f["capture"] == i]
         if r.status == "unreadable":
             case = ET.SubElement(suite, "testcase", classname=r.file, name="read capture")
             ET.SubElement(case, "error", type="unreadable", message=r.error or "").text = r.error
@@ -318,6 +326,7 @@ def junit_document(
             case = ET.SubElement(suite, "testcase", classname=r.file, name=f"{rule.id} {rule.name}")
             hits = [f for f in mine if f["rule"] == rule.id]
             failing = [f for f in hits if f["new"] and f["verdict"] == "error"]
+            others = [f for f in hits if not (f["new"] and f["verdict"] == "error")]
             if failing:
                 n_fail += 1
                 ET.SubElement(
@@ -326,7 +335,6 @@ def junit_document(
                     type=rule.id,
                     message=f"{len(failing)} new finding(s); first at line {failing[0]['line']}",
                 ).text = "\n".join(f"{r.file}:{f['line']}: {f['message']}" for f in failing)
-            others = [f for f in hits if f not in failing]
             if others:
                 ET.SubElement(case, "system-out").text = "\n".join(
                     f"{r.file}:{f['line']}: {f['verdict']}{'' if f['new'] else ' (baselined)'}: "

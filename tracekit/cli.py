@@ -985,13 +985,12 @@ def _audit_progress(total: int) -> Any:
 def _audit_text(
     results: list[Any], findings: list[dict[str, Any]], summary: dict[str, Any]
 ) -> None:
-    from tracekit.audit import per_rule
+    from tracekit.audit import by_capture, per_rule
 
     caps = Table(title="captures", title_justify="left")
     for col in ("capture", "status", "lines", "ops", "errors", "warnings", "inconclusive", "new"):
         caps.add_column(col, justify="left" if col in ("capture", "status") else "right")
-    for i, r in enumerate(results):
-        mine = [f for f in findings if f["capture"] == i]
+    for r, mine in zip(results, by_capture(results, findings), strict=True):
         caps.add_row(
             r.file,
             r.status if r.error is None else f"{r.status}: {r.error}",

@@ -163,9 +163,8 @@ def _sentence(r: dict[str, Any]) -> str:
         )
     else:
         tpl = _SAY.get(r["op"], "{op} ({func})")
-    for k in ("dmabuf",):
-        if isinstance(values.get(k), int):
-            values[k] = f"{values[k]:#x}"
+    if isinstance(values.get("dmabuf"), int):
+        values["dmabuf"] = f"{values['dmabuf']:#x}"
     text = tpl.format(**values)
     if r.get("refused"):
         text += f" (refused: {r['refused']} was already 0; the kernel warns)"
