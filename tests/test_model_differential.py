@@ -19,7 +19,7 @@ from tracekit.ingest import parse_paths
 from tracekit.model.engine import replay
 from tracekit.model.reference import replay_reference
 from tracekit.normalize import normalize
-from tracekit.schema import OPS, conform
+from tracekit.schema import COUNTERS, OPS, conform
 
 OBJECT_OPS = [
     "create",
@@ -116,14 +116,7 @@ def op_rows(draw: st.DrawFn) -> dict:
         row["job"] = draw(st.sampled_from(["1:1", "1:2"]))
     if kind == "job_submit":
         row["owner"] = draw(st.sampled_from([None, "job", "resv"]))
-    for counter in (
-        "refcount",
-        "handle_count",
-        "pages_use_count",
-        "vmap_use_count",
-        "f_count",
-        "vmapping_counter",
-    ):
+    for counter in COUNTERS:
         if draw(st.integers(0, 5)) == 0:
             row[counter] = draw(st.integers(0, 3))
     return row
