@@ -247,7 +247,11 @@ def _failed_calls(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
         .with_columns(_undo=pl.col("op").replace_strict(UNDO, return_dtype=pl.String))
     )
     undos = own.filter(pl.col("op").is_in(list(UNDO.values()))).select(
-        "source", "pid", *_KEY[1:], pl.col("seq").alias("_useq"), pl.col("op").alias("_undo")
+        "source",
+        "pid",
+        *_KEY[1:],
+        pl.col("seq").alias("_useq"),
+        pl.col("op").cast(pl.String).alias("_undo"),
     )
     window = ["source", "pid", *_KEY[1:], "_xseq", "_undo"]
     undone = (
