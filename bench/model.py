@@ -1,20 +1,35 @@
-"""Benchmark of the buffer-object model: the vectorised engine against the reference interpreter.
+"""Benchmark of the buffer-object model: both engines against the reference interpreter.
 
-    python bench/model.py                      # 1M and 10M ops
+    python bench/model.py                      # 1M and 10M ops (~3 min on 2 cores)
     python bench/model.py --ops 1000000        # quick
 
 The ops are real normalisation output: the bench generator's 1M-line capture is parsed and
 normalised once (cached in the work directory), then tiled to the requested size with the object,
 dma-buf and file addresses of each copy moved apart, so every copy is a separate set of objects
-replayed in one source. The engine replays all of it; the reference interpreter replays a prefix
-(``--reference-ops``), and both rates are printed side by side, with the engine's peak RSS and
-the time the shipped rules take over the engine's states.
+replayed in one source.
+
+Each measurement runs in a fresh Python process, so its peak RSS is its own and its memory as
+fresh as a ``tracekit check`` run's:
+
+- ``compiled``: :func:`tracekit.model.engine.replay` with ``engine="compiled"``, the whole call
+  (STATES and VERIFY as Arrow tables) and, within it, the compiled pass alone;
+- ``polars``: the same call with ``engine="polars"`` (up to ``--polars-max`` ops: at 10M it takes
+  over a minute and 15 GB);
+- ``reference``: the step-by-step interpreter on a ``--reference-ops`` prefix;
+- ``rules``: the shipped rules over the compiled engine's states (``tracekit check``'s last
+  stage).
+
+Every engine's tables are checked against the compiled engine's on a prefix (the differential
+tests do so on random sequences; this guards the bench's own input). The best of ``--repeat``
+runs is kept up to 1M ops.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import resource
 import subprocess
 import sys
@@ -27,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from tracekit.ingest import parse_paths  # noqa: E402
-from tracekit.model import engine, reference  # noqa: E402
+from tracekit.model import compiled, engine, reference  # noqa: E402
 from tracekit.normalize import normalize  # noqa: E402
 from tracekit.rules import evaluate, load_rules  # noqa: E402
 from tracekit.schema import OPS  # noqa: E402
@@ -39,7 +54,7 @@ def base_ops(workdir: Path) -> pl.DataFrame:
     cached = workdir / "model-base-ops.parquet"
     if cached.exists():
         ops = pl.read_parquet(cached)
-        if ops.columns == list(OPS):  # a cache made before the OPS schema changed is remade
+        if ops.schema == pl.Schema(OPS):  # a cache made before the OPS schema changed is remade
             return ops
     capture = workdir / "model-capture-1000000.txt"
     if not capture.exists():
@@ -81,40 +96,83 @@ def tiled(base: pl.DataFrame, n: int) -> pl.DataFrame:
         )
         total += base.height
         k += 1
-    return pl.concat(copies).head(n)
+    return pl.concat(copies).head(n).rechunk()
 
 
-def measure(ops: pl.DataFrame, reference_ops: int, repeat: int) -> dict[str, float]:
-    """The engine's best of ``repeat`` runs (the first also warms polars' thread pool up),
-    the rules and the reference interpreter once."""
-    times = []
-    for _ in range(repeat):
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_one(kind: str, n: int, workdir: Path) -> dict[str, object]:
+    """One measurement, in this (fresh) process."""
+    ops = tiled(base_ops(workdir), n)
+    out: dict[str, object] = {"kind": kind, "ops": ops.height}
+    if kind == "reference":
         t0 = time.perf_counter()
-        states, checks = engine.replay(ops)
-        times.append(time.perf_counter() - t0)
-    t_engine = min(times)
-    t0 = time.perf_counter()
-    findings = evaluate(states, load_rules())
-    t_rules = time.perf_counter() - t0
-    prefix = ops.head(reference_ops)
-    t0 = time.perf_counter()
-    reference.replay_reference(prefix)
-    t_ref = time.perf_counter() - t0
-    return {
-        "ops": ops.height,
-        "engine_s": t_engine,
-        "engine_ops_per_s": ops.height / t_engine,
-        "engine_first_s": times[0],
-        "reference_ops": prefix.height,
-        "reference_s": t_ref,
-        "reference_ops_per_s": prefix.height / t_ref,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "states_rows": states.height,
-        "rules_s": t_rules,
-        "rules_rows_per_s": states.height / t_rules,
-        "findings": findings.height,
-        "checks": checks.height,
-    }
+        reference.replay_reference(ops)
+        out["wall_s"] = time.perf_counter() - t0
+    elif kind in ("compiled", "polars"):
+        if kind == "compiled":
+            # load (or compile) the loop before timing it, and time the loop within the call
+            engine.replay(ops.head(1000), engine="compiled")
+            run = compiled._run
+            loop = [0.0]
+
+            def timed(*args: object) -> tuple[int, int]:
+                t = time.perf_counter()
+                result = run(*args)
+                loop[0] += time.perf_counter() - t
+                return result  # type: ignore[no-any-return]
+
+            compiled._run = timed
+        t0 = time.perf_counter()
+        states, checks = engine.replay(ops, engine=kind)  # type: ignore[arg-type]
+        out["wall_s"] = time.perf_counter() - t0
+        out["states_rows"] = states.height
+        out["checks"] = checks.height
+        if kind == "compiled":
+            out["loop_s"] = loop[0]
+    elif kind == "rules":
+        states, _ = engine.replay(ops, engine="compiled")
+        rules = load_rules()
+        t0 = time.perf_counter()
+        findings = evaluate(states, rules)
+        out["wall_s"] = time.perf_counter() - t0
+        out["states_rows"] = states.height
+        out["findings"] = findings.height
+    elif kind == "agree":
+        # the engines' tables on this input are the same
+        ref = reference.replay_reference(ops)
+        for name in ("compiled", "polars"):
+            got = engine.replay(ops, engine=name)  # type: ignore[arg-type]
+            for a, b in zip(got, ref, strict=True):
+                if not a.equals(b):
+                    out["ok"] = False
+                    out["problem"] = f"{name} engine differs from the reference on {n} ops"
+                    return out
+        out["ok"] = True
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def run_child(kind: str, n: int, workdir: Path) -> dict[str, object]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--one", kind, str(n), "--workdir", str(workdir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{kind} at {n} ops failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def best(kind: str, n: int, workdir: Path, repeat: int) -> dict[str, object]:
+    runs = [run_child(kind, n, workdir) for _ in range(repeat)]
+    top = min(runs, key=lambda r: r["wall_s"])  # type: ignore[arg-type, return-value]
+    top["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)  # type: ignore[type-var]
+    top["runs"] = [r["wall_s"] for r in runs]
+    return top
 
 
 def main() -> int:
@@ -123,12 +181,16 @@ def main() -> int:
     )
     ap.add_argument("--ops", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--reference-ops", type=int, default=200_000)
-    ap.add_argument(
-        "--repeat", type=int, default=3, help="engine runs per size up to 1M ops (best kept)"
-    )
+    ap.add_argument("--polars-max", type=int, default=1_000_000)
+    ap.add_argument("--agree-ops", type=int, default=20_000)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per size up to 1M ops (best kept)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/tracekit-bench"))
+    ap.add_argument("--one", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.one:
+        print(json.dumps(measure_one(args.one[0], int(args.one[1]), args.workdir)))
+        return 0
     base = base_ops(args.workdir)
     print(
         f"base: {base.height} ops from a 1M-line generated capture; op mix: "
@@ -137,21 +199,55 @@ def main() -> int:
             for op, n in base.group_by("op").len().sort("len", descending=True).head(8).iter_rows()
         )
     )
-    results = []
-    print(
-        f"{'ops':>12} {'engine s':>9} {'engine ops/s':>13} {'ref ops':>9} {'ref ops/s':>11} {'speed-up':>9} {'peak RSS MB':>12} {'rules s':>8} {'rules rows/s':>13}"
+    agree = run_child("agree", args.agree_ops, args.workdir)
+    if not agree["ok"]:
+        print(agree["problem"])
+        return 1
+    print(f"engines agree with the reference interpreter on the first {args.agree_ops:,} ops")
+    reference_run = best("reference", args.reference_ops, args.workdir, 1)
+    ref_rate = reference_run["ops"] / reference_run["wall_s"]  # type: ignore[operator]
+    header = (
+        f"{'ops':>12} {'engine':<10} {'wall s':>8} {'ops/s':>12} {'loop s':>7} "
+        f"{'loop ops/s':>11} {'x reference':>12} {'peak RSS MB':>12}"
     )
+    print(header)
+    print("-" * len(header))
+    results: list[dict[str, object]] = [reference_run]
     for n in args.ops:
-        r = measure(tiled(base, n), args.reference_ops, args.repeat if n <= 1_000_000 else 1)
-        results.append(r)
+        repeat = args.repeat if n <= 1_000_000 else 1
+        kinds = ["compiled"] + (["polars"] if n <= args.polars_max else [])
+        for kind in kinds:
+            r = best(kind, n, args.workdir, repeat)
+            results.append(r)
+            rate = r["ops"] / r["wall_s"]  # type: ignore[operator]
+            loop = (
+                f"{r['loop_s']:>7.2f} {r['ops'] / r['loop_s']:>11,.0f}"  # type: ignore[operator]
+                if "loop_s" in r
+                else f"{'':>7} {'':>11}"
+            )
+            print(
+                f"{r['ops']:>12,} {kind:<10} {r['wall_s']:>8.2f} {rate:>12,.0f} {loop} "
+                f"{rate / ref_rate:>11.1f}x {r['peak_rss_mb']:>12,.0f}"
+            )
+        rules = best("rules", n, args.workdir, 1)
+        results.append(rules)
         print(
-            f"{r['ops']:>12,} {r['engine_s']:>9.2f} {r['engine_ops_per_s']:>13,.0f} {r['reference_ops']:>9,} "
-            f"{r['reference_ops_per_s']:>11,.0f} {r['engine_ops_per_s'] / r['reference_ops_per_s']:>8.1f}x {r['peak_rss_mb']:>12,.0f} "
-            f"{r['rules_s']:>8.2f} {r['rules_rows_per_s']:>13,.0f}"
+            f"{rules['ops']:>12,} {'(rules)':<10} {rules['wall_s']:>8.2f} "
+            f"{rules['states_rows'] / rules['wall_s']:>12,.0f} rows/s over the states"  # type: ignore[operator]
         )
+    print(
+        f"{reference_run['ops']:>12,} {'reference':<10} {reference_run['wall_s']:>8.2f} "
+        f"{ref_rate:>12,.0f} {'':>7} {'':>11} {1:>11.1f}x {reference_run['peak_rss_mb']:>12,.0f}"
+    )
     out = HERE / "results" / "model-latest.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    machine = {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "polars": pl.__version__,
+        "loadavg": os.getloadavg(),
+    }
+    out.write_text(json.dumps({"machine": machine, "runs": results}, indent=2) + "\n")
     return 0
 
 

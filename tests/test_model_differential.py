@@ -1,7 +1,8 @@
-"""The vectorised engine and the reference interpreter compute identical states and checks.
+"""Both engines and the reference interpreter compute identical states and checks.
 
 Random op sequences (every op kind, a few objects, tasks, dma-bufs, files, fds, framebuffers,
-jobs, sampled kernel counters right or wrong) are replayed by both; so are the real captures.
+jobs, sampled kernel counters right or wrong) are replayed by all three; so are the real
+captures, and so are several captures replayed at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from polars.testing import assert_frame_equal
 
 from tests.conftest import TRACES, rel
 from tracekit.ingest import parse_paths
+from tracekit.model import compiled
 from tracekit.model.engine import replay
 from tracekit.model.reference import replay_reference
 from tracekit.normalize import normalize
@@ -137,23 +139,58 @@ def _ops(rows: list[dict]) -> pl.DataFrame:
     )
 
 
+ENGINES = ("polars", "compiled")
+
+
+def _assert_engines_agree(ops: pl.DataFrame) -> None:
+    ref_states, ref_checks = replay_reference(ops)
+    for engine in ENGINES:
+        states, checks = replay(ops, engine=engine)
+        assert_frame_equal(states, ref_states)
+        assert_frame_equal(checks, ref_checks)
+
+
 @given(st.lists(op_rows(), min_size=1, max_size=60))
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_engine_equals_reference_on_random_ops(rows: list[dict]) -> None:
-    ops = _ops(rows)
-    ref_states, ref_checks = replay_reference(ops)
-    states, checks = replay(ops)
-    assert_frame_equal(states, ref_states)
-    assert_frame_equal(checks, ref_checks)
+def test_engines_equal_reference_on_random_ops(rows: list[dict]) -> None:
+    _assert_engines_agree(_ops(rows))
 
 
 REAL = sorted(p for p in TRACES.glob("real/linux-*/*.txt"))
 
 
 @pytest.mark.parametrize("path", REAL, ids=rel)
-def test_engine_equals_reference_on_real_captures(path: Path) -> None:
-    ops = normalize(parse_paths([str(path)]).events).ops
-    ref_states, ref_checks = replay_reference(ops)
-    states, checks = replay(ops)
-    assert_frame_equal(states, ref_states)
-    assert_frame_equal(checks, ref_checks)
+def test_engines_equal_reference_on_real_captures(path: Path) -> None:
+    _assert_engines_agree(normalize(parse_paths([str(path)]).events).ops)
+
+
+def test_engines_replay_each_source_on_its_own() -> None:
+    # the same addresses in three captures: each replays from scratch
+    paths = [str(p) for p in REAL[:3]] + [str(TRACES / "seeds/000-vram-vmap-counting.txt")]
+    ops = normalize(parse_paths(paths).events).ops
+    assert ops["source"].n_unique() == 4
+    _assert_engines_agree(ops)
+
+
+def test_compiled_pass_asks_again_when_its_tables_or_rows_are_too_small(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loop stops when a hash table fills past half or the rows outgrow their room; the
+    wrapper doubles them and runs it again, to the same tables."""
+    ops = normalize(parse_paths([str(REAL[0])]).events).ops
+    expected = replay(ops, engine="compiled")
+    calls = []
+    run = compiled._run
+
+    def counting(*args: object) -> tuple[int, int]:
+        rows, n_checks = run(*args)
+        calls.append(rows)
+        return rows, n_checks
+
+    monkeypatch.setattr(compiled, "_run", counting)
+    monkeypatch.setattr(compiled, "_rows_capacity", lambda n: n)
+    monkeypatch.setattr(compiled, "_table_sizes", lambda ops, kind: compiled.np.ones(7, "int64"))
+    states, checks = replay(ops, engine="compiled")
+    assert -1 in calls and -2 in calls and calls[-1] == states.height
+    assert_frame_equal(states, expected[0])
+    assert_frame_equal(checks, expected[1])

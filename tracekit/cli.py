@@ -319,7 +319,12 @@ def replay(
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.text,
     engine: Annotated[
-        str, typer.Option("--engine", help="vector (default) or reference.")
+        str,
+        typer.Option(
+            "--engine",
+            help="vector (default: compiled for large captures, polars for small ones), "
+            "compiled, polars, or reference (the step-by-step interpreter).",
+        ),
     ] = "vector",
     profiles: ProfilesOption = None,
 ) -> None:
@@ -329,8 +334,8 @@ def replay(
     from tracekit.replay import history, position, replay_paths, state_at, state_json
     from tracekit.report.text import plain_table
 
-    if engine not in ("vector", "reference"):
-        raise typer.BadParameter("--engine is vector or reference")
+    if engine not in ("vector", "compiled", "polars", "reference"):
+        raise typer.BadParameter("--engine is vector, compiled, polars or reference")
     address = _address(obj)
     try:
         rep = replay_paths(files, profiles, engine_name=engine)  # type: ignore[arg-type]

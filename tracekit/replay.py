@@ -60,13 +60,18 @@ def replay_paths(
     files: list[str],
     profile_dirs: list[str] | None = None,
     *,
-    engine_name: Literal["vector", "reference"] = "vector",
+    engine_name: Literal["vector", "compiled", "polars", "reference"] = "vector",
 ) -> Replayed:
-    """Parse, normalise and replay ``files``."""
+    """Parse, normalise and replay ``files``: ``vector`` lets :func:`tracekit.model.engine.replay`
+    pick its engine by size; the others name one."""
     parsed = parse_paths(files)
     norm = normalize(parsed.events, load_profiles(profile_dirs))
-    run = engine.replay if engine_name == "vector" else reference.replay_reference
-    states, checks = run(norm.ops)
+    if engine_name == "reference":
+        states, checks = reference.replay_reference(norm.ops)
+    else:
+        states, checks = engine.replay(
+            norm.ops, engine="auto" if engine_name == "vector" else engine_name
+        )
     return Replayed(parsed, norm, states, checks)
 
 

@@ -1,7 +1,10 @@
-"""The buffer-object model, vectorised: STATES and VERIFY for millions of ops in polars.
+"""The buffer-object model at scale: :func:`replay` computes STATES and VERIFY for a capture.
 
-Same semantics as :mod:`tracekit.model.reference` (``tests/test_model_differential.py`` drives
-both with random op sequences and requires identical tables), computed column-wise:
+Two engines compute the same tables as :mod:`tracekit.model.reference`
+(``tests/test_model_differential.py`` drives all three with random op sequences and requires
+identical tables): the compiled pass of :mod:`tracekit.model.compiled`, one loop over the ops
+for large inputs, and the polars engine of this module for small ones, which computes them
+column-wise:
 
 1. Ownership that depends on order but concerns few ops (framebuffer destroys, dma-buf-backed
    vmas, a task's fd table, which dma-buf fd owns the export's reference) is resolved by a
@@ -19,7 +22,10 @@ both with random op sequences and requires identical tables), computed column-wi
 
 from __future__ import annotations
 
+import importlib.util
 from collections import defaultdict
+from functools import cache
+from typing import Literal
 
 import polars as pl
 
@@ -208,17 +214,49 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 # ------------------------------------------------------------------------------------------------
-# 3. running sums with resync
 
 
-# ------------------------------------------------------------------------------------------------
+COMPILED_FROM = 200_000
+"""Inputs of at least this many ops replay in the compiled pass (:mod:`tracekit.model.compiled`);
+smaller ones in polars here, where loading the compiled code (about 1 s with numba's import)
+would cost more than the replay itself."""
+
+Engine = Literal["auto", "polars", "compiled"]
 
 
-def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """STATES and VERIFY for ``ops`` (one or more sources)."""
+def replay(ops: pl.DataFrame, *, engine: Engine = "auto") -> tuple[pl.DataFrame, pl.DataFrame]:
+    """STATES and VERIFY for ``ops`` (one or more sources), by either engine: identical tables.
+
+    ``auto`` picks the compiled pass for large inputs when numba is installed."""
     if ops.height == 0:
         return pl.DataFrame(schema=STATES), pl.DataFrame(schema=VERIFY)
-    ops = ops.sort(["source", "seq"], maintain_order=True).with_columns(
+    ops = in_order(ops)
+    if engine == "compiled" or (
+        engine == "auto" and ops.height >= COMPILED_FROM and compiled_available()
+    ):
+        from tracekit.model import compiled
+
+        return compiled.replay(ops)
+    return replay_polars(ops)
+
+
+def in_order(ops: pl.DataFrame) -> pl.DataFrame:
+    """``ops`` by source, then seq: as normalize leaves them, which is checked in one pass
+    instead of paying for a sort of every column."""
+    source = ops["source"]
+    if ops["seq"].is_sorted() and source.first() == source.last() and source.n_unique() == 1:
+        return ops
+    return ops.sort(["source", "seq"], maintain_order=True)
+
+
+@cache
+def compiled_available() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def replay_polars(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The polars engine: STATES and VERIFY for ``ops``, sorted by source and seq."""
+    ops = ops.with_columns(
         op=pl.col("op").cast(pl.String), _i=pl.int_range(pl.len(), dtype=pl.Int64)
     )
     ops = _resolve_objects(ops)
