@@ -322,7 +322,7 @@ def _slot(table: np.ndarray, k1: int, k2: int) -> int:
     h ^= h >> np.uint64(33)
     h *= np.uint64(0xFF51AFD7ED558CCD)
     h ^= h >> np.uint64(33)
-    s = int(h & np.uint64(mask))
+    s = np.int64(h & np.uint64(mask))
     while True:
         v = table[s, 2]
         if v == EMPTY or (table[s, 0] == k1 and table[s, 1] == k2):
@@ -548,7 +548,7 @@ def _run(
             job_head[:] = -1
             first_obj = n_objs
         k = kind[i]
-        p = int(pid[i]) if _valid(pid_bits, pid_offset, i) else -1
+        p = np.int64(pid[i]) if _valid(pid_bits, pid_offset, i) else np.int64(-1)
         has_obj = _valid(obj_b, offsets[I_OBJ], i)
         address = obj_v[i]
         has_gen = _valid(gen_b, offsets[I_GEN], i)
@@ -1361,5 +1361,5 @@ def _verify(ops: pl.DataFrame, checks: np.ndarray, n: int) -> pl.DataFrame:
         )
         # a dma-buf's counters have no generation
         .with_columns(generation=pl.when(pl.col("generation") >= 0).then(pl.col("generation")))
-        .cast(VERIFY)  # type: ignore[arg-type]
+        .cast(VERIFY)
     )
