@@ -222,8 +222,6 @@ IN_COLUMNS = (
 )
 (I_OBJ, I_GEN, I_DB, I_FILE, I_ADDRESS, I_VMA, I_COUNT) = range(7)
 I_SAMPLE = 7  # the first of the samples
-OBJ_SAMPLE_FIELD = np.array([F_REFS, F_HANDLES, F_PAGES, F_VMAPS], np.int64)
-DB_SAMPLE_FIELD = np.array([D_F_COUNT, D_VMAPS], np.int64)
 assert IN_COLUMNS[I_SAMPLE:] == (*reference.CHECKED, *reference.DMABUF_CHECKED)
 
 # output columns, by width: the op each row belongs to; 64-bit addresses; 32-bit counts (the
@@ -369,15 +367,6 @@ def _valid(bitmap: np.ndarray, offset: int, i: int) -> bool:
 
 
 @njit(cache=True)
-def _setbit(bits: np.ndarray, b: int, r: int) -> None:
-    bits[b, r >> 3] |= np.uint8(1 << (r & 7))
-
-
-# ------------------------------------------------------------------------------------------------
-# the loop
-
-
-@njit(cache=True)
 def _write_obj(
     addresses: np.ndarray,
     counts: np.ndarray,
@@ -496,7 +485,6 @@ def _run(
     n_objs = 0
     n_dbs = 0
     # per task (a slot per pid): borrowed objects and dma-bufs, fb lookups pending, open fds
-    slot_pid = np.empty(n + 1, np.int64)
     borrow_head = np.empty(n + 1, np.int64)
     borrow_db_head = np.empty(n + 1, np.int64)
     fb_head = np.empty(n + 1, np.int64)
@@ -561,7 +549,6 @@ def _run(
         if tasked and s < 0:
             s = n_slots
             n_slots += 1
-            slot_pid[s] = p
             borrow_head[s] = -1
             borrow_db_head[s] = -1
             fb_head[s] = -1
@@ -645,53 +632,22 @@ def _run(
                 last_current = o
                 u_by_key = _put(by_key_t, u_by_key, address, generation, o)
         # the kernel's own counters: check the model's value before the op, continue from them
-        # (one call per counter: a constant index into the tuples compiles to a plain load)
         if o >= 0:
             if _valid(refcount_b, offsets[7], i):
-                n_checks = _sample(
-                    objs,
-                    o,
-                    F_REFS,
-                    F_GEN,
-                    refcount_v,
-                    refcount_b,
-                    offsets[7],
-                    i,
-                    0,
-                    checks,
-                    n_checks,
-                )
+                n_checks = _sample(objs, o, F_REFS, F_GEN, refcount_v, i, 0, checks, n_checks)
             if _valid(handle_count_b, offsets[8], i):
                 n_checks = _sample(
-                    objs,
-                    o,
-                    F_HANDLES,
-                    F_GEN,
-                    handle_count_v,
-                    handle_count_b,
-                    offsets[8],
-                    i,
-                    1,
-                    checks,
-                    n_checks,
+                    objs, o, F_HANDLES, F_GEN, handle_count_v, i, 1, checks, n_checks
                 )
             if _valid(pages_b, offsets[9], i):
-                n_checks = _sample(
-                    objs, o, F_PAGES, F_GEN, pages_v, pages_b, offsets[9], i, 2, checks, n_checks
-                )
+                n_checks = _sample(objs, o, F_PAGES, F_GEN, pages_v, i, 2, checks, n_checks)
             if _valid(vmaps_b, offsets[10], i):
-                n_checks = _sample(
-                    objs, o, F_VMAPS, F_GEN, vmaps_v, vmaps_b, offsets[10], i, 3, checks, n_checks
-                )
+                n_checks = _sample(objs, o, F_VMAPS, F_GEN, vmaps_v, i, 3, checks, n_checks)
         if d >= 0:
             if _valid(f_count_b, offsets[11], i):
-                n_checks = _sample(
-                    dbs, d, D_F_COUNT, -1, f_count_v, f_count_b, offsets[11], i, 4, checks, n_checks
-                )
+                n_checks = _sample(dbs, d, D_F_COUNT, -1, f_count_v, i, 4, checks, n_checks)
             if _valid(vmapping_b, offsets[12], i):
-                n_checks = _sample(
-                    dbs, d, D_VMAPS, -1, vmapping_v, vmapping_b, offsets[12], i, 5, checks, n_checks
-                )
+                n_checks = _sample(dbs, d, D_VMAPS, -1, vmapping_v, i, 5, checks, n_checks)
         n_touched = 0
         n_touched_db = 0
         if o >= 0:
@@ -1097,8 +1053,6 @@ def _sample(
     field: int,
     gen_field: int,
     values: np.ndarray,
-    bitmap: np.ndarray,
-    offset: int,
     i: int,
     c: int,
     checks: np.ndarray,
