@@ -349,7 +349,8 @@ def shell_script(p: Plan, output: str = "/tmp/gem-trace.txt") -> str:
         "}",
         "cleanup() {",
         '  w "$I/tracing_on" 0',
-        '  [ -n "${CAT:-}" ] && kill "$CAT" 2>/dev/null',
+        # the reader must be gone before the instance goes: rmdir fails while trace_pipe is open
+        '  [ -n "${CAT:-}" ] && { kill "$CAT" 2>/dev/null; wait "$CAT" 2>/dev/null; }',
         '  rmdir "$I" 2>/dev/null',
     ]
     for name in p._probe_names():
@@ -398,7 +399,9 @@ def shell_script(p: Plan, output: str = "/tmp/gem-trace.txt") -> str:
             f'w "$I/events/syscalls/{sc}/filter" "common_pid == $CMD" && w "$I/events/syscalls/{sc}/enable" 1'
         )
     lines += [
-        '  echo go > "$OUT.go"',
+        # a child that exits (SIGCHLD) can interrupt the open of the gate: busybox sh does not
+        # retry it, so try again (a bounded number of times)
+        '  n=0; until echo go 2>/dev/null > "$OUT.go"; do n=$((n+1)); [ "$n" -gt 50 ] && break; done',
         '  wait "$CMD"; rc=$?',
         '  rm -f "$OUT.go"',
         "else",
