@@ -31,6 +31,7 @@ import pyarrow as pa
 from numba import njit
 
 from tracekit.model import reference
+from tracekit.model.engine import single_source
 from tracekit.schema import OPS, STATE_OP_COLUMNS, STATES, VERIFY
 
 # ------------------------------------------------------------------------------------------------
@@ -188,6 +189,18 @@ for _kind, _field, _by in (
     DELTA_BY[KINDS.index(_kind)] = _by
 for _field in REFUSED:
     FLOOR[_field] = True
+# restated here, not derived: the compiled loop holds these tables as constants, and its cache
+# only knows when this file changes; a change to the reference stops the import instead
+_NAMES = {
+    F_PINS: "pins",
+    F_KMAPS: "kmaps",
+    F_VMAPS: "vmaps",
+    F_PAGES: "pages",
+    F_GPU_MAPS: "gpu_maps",
+}
+assert {
+    k: (_NAMES[DELTA_FIELD[n]], int(DELTA_BY[n])) for n, k in enumerate(KINDS) if DELTA_BY[n]
+} == reference._COUNTER_DELTA
 DB_DELTA_FIELD = np.zeros(len(KINDS), np.int64)
 DB_DELTA_BY = np.zeros(len(KINDS), np.int64)
 for _kind, _field, _by in (
@@ -202,6 +215,17 @@ for _kind, _field, _by in (
 ):
     DB_DELTA_FIELD[KINDS.index(_kind)] = _field
     DB_DELTA_BY[KINDS.index(_kind)] = _by
+_DB_NAMES = {
+    D_F_COUNT: "f_count",
+    D_VMAPS: "db_vmaps",
+    D_ATTACHMENTS: "attachments",
+    D_MAPS: "maps",
+}
+assert {
+    k: (_DB_NAMES[DB_DELTA_FIELD[n]], int(DB_DELTA_BY[n]))
+    for n, k in enumerate(KINDS)
+    if DB_DELTA_BY[n]
+} == reference._DMABUF_DELTA
 
 # input columns: values (int64) and Arrow validity bitmaps, in this order
 IN_COLUMNS = (
@@ -255,6 +279,8 @@ W_FLAG = (
     "db_alive",
     "db_start_known",
 )
+_STATE = list(STATES)[list(STATES).index("implicit") :]
+assert sorted((*W_ADDRESS, *W_COUNT, *W_FLAG)) == sorted(_STATE), "STATES changed: update these"
 A_OBJECT, A_VADDR, A_DMABUF = range(3)
 (
     C_GEN,
@@ -308,7 +334,8 @@ EMPTY = -2  # a hash slot never used; -1 is a key whose value was removed
 
 
 # ------------------------------------------------------------------------------------------------
-# open-addressing hash tables: (k1, k2) -> value >= 0, linear probing, doubled at half full
+# open-addressing hash tables: (k1, k2) -> value >= 0, linear probing; sized by the caller, never
+# more than half full (the loop stops and asks for bigger ones)
 
 
 @njit(cache=True)
@@ -585,13 +612,7 @@ def _run(
                 objs[prev, F_CURRENT] = 0
             o = n_objs
             n_objs += 1
-            objs[o, :] = 0
-            objs[o, F_ADDR] = address
-            objs[o, F_GEN] = generation
-            objs[o, F_KNOWN] = 1
-            objs[o, F_ALIVE] = 1
-            objs[o, F_CURRENT] = 1
-            objs[o, F_STAMP] = -1
+            _new_object(objs, o, address, generation, 1)
             u_current = _put(current_t, u_current, address, 0, o)
             last_address = address
             last_current = o
@@ -621,12 +642,7 @@ def _run(
                     objs[cur, F_CURRENT] = 0
                 o = n_objs
                 n_objs += 1
-                objs[o, :] = 0
-                objs[o, F_ADDR] = address
-                objs[o, F_GEN] = generation
-                objs[o, F_ALIVE] = 1
-                objs[o, F_CURRENT] = 1
-                objs[o, F_STAMP] = -1
+                _new_object(objs, o, address, generation, 0)
                 u_current = _put(current_t, u_current, address, 0, o)
                 last_address = address
                 last_current = o
@@ -661,10 +677,7 @@ def _run(
                 held = _get(by_key_t, borrow[e, 0], borrow[e, 1])
                 if held >= 0 and objs[held, F_ALIVE] == 1:
                     objs[held, F_REFS] -= 1
-                    if objs[held, F_STAMP] != i:
-                        objs[held, F_STAMP] = i
-                        touched[n_touched] = held
-                        n_touched += 1
+                    n_touched = _touch(objs, F_STAMP, held, i, touched, n_touched)
                 e = borrow[e, 2]
             borrow_head[s] = -1
             e = borrow_db_head[s]
@@ -729,16 +742,15 @@ def _run(
                     held = _get(by_key_t, fb[e, 0], fb[e, 1])
                     if held >= 0:
                         objs[held, F_REFS] -= 1
-                        if objs[held, F_STAMP] != i:
-                            objs[held, F_STAMP] = i
-                            touched[n_touched] = held
-                            n_touched += 1
+                        n_touched = _touch(objs, F_STAMP, held, i, touched, n_touched)
             elif o >= 0:
                 objs[o, F_REFS] -= 1
-        elif k == K_HANDLE_CREATE and o >= 0:
-            if objs[o, F_HANDLES] == 0:
-                objs[o, F_REFS] += 1
-            objs[o, F_HANDLES] += 1
+        elif k in (K_HANDLE_CREATE, K_HANDLE_RELEASE) and o >= 0:
+            if k == K_HANDLE_CREATE:
+                if objs[o, F_HANDLES] == 0:
+                    objs[o, F_REFS] += 1
+                objs[o, F_HANDLES] += 1
+            # the handles of the op's DRM file
             if _valid(file_b, offsets[I_FILE], i):
                 e = _get(files_t, o, file_v[i])
                 if e < 0:
@@ -746,18 +758,9 @@ def _run(
                     n_per_file += 1
                     per_file[e] = 0
                     u_files = _put(files_t, u_files, o, file_v[i], e)
-                per_file[e] += 1
+                per_file[e] += 1 if k == K_HANDLE_CREATE else -1
         elif k == K_HANDLE_GET and o >= 0:
             objs[o, F_HANDLES] += 1
-        elif k == K_HANDLE_RELEASE and o >= 0:
-            if _valid(file_b, offsets[I_FILE], i):
-                e = _get(files_t, o, file_v[i])
-                if e < 0:
-                    e = n_per_file
-                    n_per_file += 1
-                    per_file[e] = 0
-                    u_files = _put(files_t, u_files, o, file_v[i], e)
-                per_file[e] -= 1
         elif k == K_HANDLE_PUT and o >= 0:
             objs[o, F_HANDLES] -= 1
             if objs[o, F_HANDLES] == 0:
@@ -806,10 +809,7 @@ def _run(
                             backing = vmas[e, 1]
                             found = True
                             dbs[b, D_F_COUNT] += 1
-                            if dbs[b, D_STAMP] != i:
-                                dbs[b, D_STAMP] = i
-                                touched_db[n_touched_db] = b
-                                n_touched_db += 1
+                            n_touched_db = _touch(dbs, D_STAMP, b, i, touched_db, n_touched_db)
                             break
                         e = vmas[e, 3]
                 if found:
@@ -846,10 +846,7 @@ def _run(
                 b = _get(db_t, vmas[e, 1], 0)
                 if b >= 0:
                     dbs[b, D_F_COUNT] -= 1
-                    if dbs[b, D_STAMP] != i:
-                        dbs[b, D_STAMP] = i
-                        touched_db[n_touched_db] = b
-                        n_touched_db += 1
+                    n_touched_db = _touch(dbs, D_STAMP, b, i, touched_db, n_touched_db)
         elif k == K_DMABUF_EXPORT and d >= 0:
             dbs[d, D_F_COUNT] += 2 if own == OWN_PRIME else 1
             if o >= 0:
@@ -941,10 +938,7 @@ def _run(
                         objs[held, F_JOBS] -= 1
                         if members[e, 2] == 1 and objs[held, F_ALIVE] == 1:
                             objs[held, F_REFS] -= 1
-                        if objs[held, F_STAMP] != i:
-                            objs[held, F_STAMP] = i
-                            touched[n_touched] = held
-                            n_touched += 1
+                        n_touched = _touch(objs, F_STAMP, held, i, touched, n_touched)
                     e = members[e, 3]
                 job_head[job[i]] = -1
         elif k == K_LOST_EVENTS:
@@ -1026,11 +1020,31 @@ def _fput(
     b = _get(db_t, address, 0)
     if b >= 0 and dbs[b, D_ALIVE] == 1:
         dbs[b, D_F_COUNT] -= 1
-        if dbs[b, D_STAMP] != i:
-            dbs[b, D_STAMP] = i
-            touched_db[n_touched_db] = b
-            n_touched_db += 1
+        n_touched_db = _touch(dbs, D_STAMP, b, i, touched_db, n_touched_db)
     return n_touched_db
+
+
+@njit(cache=True)
+def _new_object(objs: np.ndarray, o: int, address: int, generation: int, known: int) -> None:
+    """Row ``o``: an object alive at ``address``, the current one there; ``known`` if its
+    create was seen (all counts 0)."""
+    objs[o, :] = 0
+    objs[o, F_ADDR] = address
+    objs[o, F_GEN] = generation
+    objs[o, F_KNOWN] = known
+    objs[o, F_ALIVE] = 1
+    objs[o, F_CURRENT] = 1
+    objs[o, F_STAMP] = -1
+
+
+@njit(cache=True)
+def _touch(table: np.ndarray, stamp: int, row: int, i: int, touched: np.ndarray, n: int) -> int:
+    """Note that op ``i`` changed ``row`` without naming it (once): it gets a row of its own."""
+    if table[row, stamp] != i:
+        table[row, stamp] = i
+        touched[n] = row
+        n += 1
+    return n
 
 
 @njit(cache=True)
@@ -1265,15 +1279,12 @@ def _states(
     if at.size != ops.height:
         # implicit rows repeat their op's columns; one source is one value, not a gather
         sources = ops["source"]
-        one_source = sources.first() == sources.last() and sources.n_unique() == 1
-        gathered = [c for c in STATE_OP_COLUMNS if not (one_source and c == "source")]
+        one = single_source(sources)
         head = head.select(
-            *[
-                pl.lit(sources.first(), pl.String).alias(c)
-                if c not in gathered
-                else pl.col(c).gather(at)
-                for c in STATE_OP_COLUMNS
-            ]
+            pl.lit(sources.first(), pl.String).alias(c)
+            if one and c == "source"
+            else pl.col(c).gather(at)
+            for c in STATE_OP_COLUMNS
         )
     columns: dict[str, pa.Array] = {}
     for names, table in ((W_ADDRESS, addresses), (W_COUNT, counts), (W_FLAG, flags)):

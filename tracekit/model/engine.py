@@ -243,10 +243,14 @@ def replay(ops: pl.DataFrame, *, engine: Engine = "auto") -> tuple[pl.DataFrame,
 def in_order(ops: pl.DataFrame) -> pl.DataFrame:
     """``ops`` by source, then seq: as normalize leaves them, which is checked in one pass
     instead of paying for a sort of every column."""
-    source = ops["source"]
-    if ops["seq"].is_sorted() and source.first() == source.last() and source.n_unique() == 1:
+    if ops["seq"].is_sorted() and single_source(ops["source"]):
         return ops
     return ops.sort(["source", "seq"], maintain_order=True)
+
+
+def single_source(source: pl.Series) -> bool:
+    """Whether every op comes from one capture (the first and last differ at once if not)."""
+    return source.first() == source.last() and source.n_unique() == 1
 
 
 @cache
