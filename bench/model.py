@@ -166,6 +166,7 @@ def measure_one(kind: str, n: int, workdir: Path, inner: int = 1) -> dict[str, o
 
 
 def run_child(kind: str, n: int, workdir: Path, inner: int = 1) -> dict[str, object]:
+    """One measurement in a fresh process (``inner`` runs of an engine: the first and the best)."""
     proc = subprocess.run(
         [
             sys.executable,
@@ -185,11 +186,6 @@ def run_child(kind: str, n: int, workdir: Path, inner: int = 1) -> dict[str, obj
     if proc.returncode != 0:
         raise SystemExit(f"{kind} at {n} ops failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def best(kind: str, n: int, workdir: Path, repeat: int) -> dict[str, object]:
-    """``repeat`` runs of the engine in one fresh process: the first, and the best."""
-    return run_child(kind, n, workdir, repeat)
 
 
 def main() -> int:
@@ -224,7 +220,7 @@ def main() -> int:
         print(agree["problem"])
         return 1
     print(f"engines agree with the reference interpreter on the first {args.agree_ops:,} ops")
-    reference_run = best("reference", args.reference_ops, args.workdir, 1)
+    reference_run = run_child("reference", args.reference_ops, args.workdir, 1)
     ref_rate = reference_run["ops"] / reference_run["wall_s"]  # type: ignore[operator]
     header = (
         f"{'ops':>12} {'engine':<10} {'first s':>8} {'best s':>8} {'ops/s':>12} {'loop s':>7} "
@@ -237,7 +233,7 @@ def main() -> int:
         repeat = args.repeat if n <= 1_000_000 else 2
         kinds = ["compiled"] + (["polars"] if n <= args.polars_max else [])
         for kind in kinds:
-            r = best(kind, n, args.workdir, repeat)
+            r = run_child(kind, n, args.workdir, repeat)
             results.append(r)
             rate = r["ops"] / r["wall_s"]  # type: ignore[operator]
             loop = (
@@ -249,7 +245,7 @@ def main() -> int:
                 f"{r['ops']:>12,} {kind:<10} {r['first_s']:>8.2f} {r['wall_s']:>8.2f} "
                 f"{rate:>12,.0f} {loop} {rate / ref_rate:>11.1f}x {r['peak_rss_mb']:>12,.0f}"
             )
-        rules = best("rules", n, args.workdir, 1)
+        rules = run_child("rules", n, args.workdir, 1)
         results.append(rules)
         print(
             f"{rules['ops']:>12,} {'(rules)':<10} {'':>8} {rules['wall_s']:>8.2f} "
