@@ -81,6 +81,7 @@ def base_ops(workdir: Path) -> pl.DataFrame:
 
 def tiled(base: pl.DataFrame, n: int) -> pl.DataFrame:
     copies = []
+    span = base["seq"].max() + 1  # each copy's seqs after the last copy's: still in order
     k = 0
     total = 0
     while total < n:
@@ -88,7 +89,7 @@ def tiled(base: pl.DataFrame, n: int) -> pl.DataFrame:
         copies.append(
             base.with_columns(
                 *[(pl.col(c) + shift).alias(c) for c in POINTERS],
-                (pl.col("seq") + k * base.height).alias("seq"),
+                (pl.col("seq") + k * span).alias("seq"),
                 (pl.col("pid") + k * 100_000).cast(pl.Int32).alias("pid"),
                 pl.when(pl.col("job").is_not_null())
                 .then(pl.format("{}-{}", pl.lit(k), pl.col("job")))
