@@ -19,7 +19,15 @@ from tracekit.errors import ExitCode, GrammarError
 from tracekit.model.engine import replay
 from tracekit.model.reference import replay_reference
 from tracekit.replay import replay_paths
-from tracekit.rules import evaluate, example_problems, expected_findings, load_rule, load_rules
+from tracekit.rules import (
+    DERIVED,
+    _with_derived,
+    evaluate,
+    example_problems,
+    expected_findings,
+    load_rule,
+    load_rules,
+)
 
 RULES = load_rules()
 runner = CliRunner()
@@ -197,6 +205,42 @@ def test_findings_do_not_depend_on_input_order(tmp_path: Path) -> None:
     assert forward.equals(backward)
 
 
+def _bundled_states() -> pl.DataFrame:
+    return replay_paths(sorted(str(p) for p in TRACES.rglob("*.txt"))).states
+
+
+def test_derived_columns_follow_each_object_row_by_row() -> None:
+    states = _bundled_states()
+    rows = _with_derived(states)
+    # no row added, lost or moved (the derived columns are joined on, never the table)
+    assert rows.select(states.columns).equals(states)
+    # the sources in another order come back in replay order, with the same values
+    sources = states["source"].unique(maintain_order=True).to_list()
+    shuffled = pl.concat([states.filter(pl.col("source") == s) for s in reversed(sources)])
+    assert _with_derived(shuffled).equals(rows)
+    # an object's previous row, read one row at a time
+    last: dict[tuple, dict] = {}
+    for row in rows.iter_rows(named=True):
+        key = (row["source"], row["object"], row["generation"])
+        before = last.get(key)
+        assert row["was_alive"] == (before["alive"] if before else None)
+        assert row["prev_vaddr"] == (before["vaddr"] if before else None)
+        last[key] = row
+
+
+def test_only_the_derived_columns_the_rules_read_are_computed() -> None:
+    states = _bundled_states()
+    per_row = set(DERIVED) - {"db_owner_alive", "had_handle", "fb_refs"}  # those: end rows
+    assert per_row <= set(_with_derived(states).columns)
+    some = _with_derived(states, {"ref_jobs"})
+    assert "ref_jobs" in some.columns and not {"was_alive", "failed_ret"} & set(some.columns)
+    everything = evaluate(states, RULES)
+    assert everything.height > 0
+    for rule in RULES:
+        alone = evaluate(states, [rule])
+        assert alone.equals(everything.filter(pl.col("rule") == rule.id)), rule.id
+
+
 # --- rule files ----------------------------------------------------------------------------------
 
 GOOD = """
@@ -270,6 +314,7 @@ def test_rules_list_explain_example_test() -> None:
 def test_rules_agree_across_engines_and_flag_every_negative_map_count(rows: list[dict]) -> None:
     ops = _ops(rows)
     states, _ = replay(ops)
+    assert _with_derived(states).height == states.height
     findings = evaluate(states, RULES)
     assert findings.equals(evaluate(replay_reference(ops)[0], RULES))
     # one finding per rule and object generation (or dma-buf)

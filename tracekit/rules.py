@@ -22,7 +22,8 @@ reference on the object (``jobs`` less fences that only sit in its reservation o
 ``resv``, as vgem's); ``failed_ret``/``failed_line``, the error return of the syscall an op
 took something in without undoing it (:func:`_failed_calls`); and in ``at = "end"`` rules ``db_owner_alive`` (the dma-buf the object was
 exported as is still alive), ``had_handle`` (the object ever had a handle, so it left the call
-that created it) and ``fb_refs`` (references framebuffers hold on it).
+that created it) and ``fb_refs`` (references framebuffers hold on it). Only the derived columns
+the loaded rules read are computed.
 
 A rule flags the first offending row of each object generation (or of each dma-buf, for rows
 that touch no object). The verdict is the rule's severity, or ``inconclusive`` when the counts it
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ import polars as pl
 
 from tracekit.condition import columns_of, compile_condition
 from tracekit.errors import GrammarError
+from tracekit.model.engine import single_source
 from tracekit.resources import data_dir
 from tracekit.schema import STATES
 
@@ -114,6 +117,11 @@ class Rule:
     def expr(self) -> pl.Expr:
         return compile_condition(self.condition)
 
+    @property
+    def columns(self) -> set[str]:
+        """The columns the rule reads: its condition's and its message's."""
+        return columns_of(self.condition) | set(_PLACEHOLDER.findall(self.message))
+
 
 def _fail(path: Path, why: str) -> GrammarError:
     return GrammarError(f"{path}: {why}")
@@ -183,9 +191,11 @@ def load_rules(dirs: list[str] | None = None) -> list[Rule]:
 
 
 _KEY = ["source", "object", "generation"]
+_ROW = ["source", "seq", "object", "generation", "op"]
+"""What names an op's own STATES row on an object (one event can be several ops on one)."""
 
 
-def _ref_jobs(states: pl.DataFrame) -> pl.DataFrame:
+def _ref_jobs(states: pl.DataFrame) -> pl.Series:
     """Per object row: jobs submitted with a reference on it (owner not ``resv``) not yet done."""
     jobs = states.filter(
         pl.col("object").is_not_null(),
@@ -218,16 +228,17 @@ def _ref_jobs(states: pl.DataFrame) -> pl.DataFrame:
         .with_columns(ref_jobs=pl.col("d").cum_sum().over(_KEY))
         .drop("d")
     )
-    out = states.sort("seq").join_asof(
-        running.sort("seq"), on="seq", by=_KEY, strategy="backward", check_sortedness=False
+    # the key columns alone: in replay order, so in seq order within each object
+    keyed = states.select(*_KEY, "seq").join_asof(
+        running, on="seq", by=_KEY, strategy="backward", check_sortedness=False
     )
-    return out.with_columns(
+    return keyed.select(
         ref_jobs=pl.when(pl.col("object").is_not_null()).then(pl.col("ref_jobs").fill_null(0))
-    )
+    ).to_series()
 
 
 def _failed_calls(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
-    """``failed_ret``/``failed_line`` on each op that took something (:data:`UNDO`; not a
+    """``failed_ret``/``failed_line`` (by :data:`_ROW`) for each op that took something (:data:`UNDO`; not a
     borrowed lookup, which the model releases at the task's return) inside a syscall that then
     returned an error, when the same task did not undo it on the same object before the return.
     Ioctls are all or nothing: an error return must leave nothing behind."""
@@ -238,9 +249,7 @@ def _failed_calls(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
     ).select("source", "pid", *_KEY[1:], "seq", "op")
     exits = exits.rename({"_xline": "failed_line", "_xret": "failed_ret"})
     if takes.height == 0 or exits.height == 0:
-        return states.with_columns(
-            failed_ret=pl.lit(None, pl.Int64), failed_line=pl.lit(None, pl.Int64)
-        )
+        return _none(states, failed_ret=pl.Int64(), failed_line=pl.Int64())
     in_failed = (
         _until_return(takes, exits)
         .filter(pl.col("failed_ret") < 0)
@@ -262,7 +271,7 @@ def _failed_calls(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
         .group_by(window)
         .len("_undone")
     )
-    kept = (
+    return (
         in_failed.join(undone, on=window, how="left")
         .with_columns(
             _rank=pl.col("seq").rank("ordinal").over(window),
@@ -270,28 +279,24 @@ def _failed_calls(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
         )
         # the earliest takes are the ones undone (counts, not identities, are known)
         .filter(pl.col("_rank") > pl.col("_undone"))
-        .select("source", "seq", *_KEY[1:], "failed_ret", "failed_line")
+        .select(*_ROW, "failed_ret", "failed_line")
     )
-    return states.join(kept, on=["source", "seq", *_KEY[1:]], how="left", maintain_order="left")
 
 
 def _userptr(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
-    """On userptr pin and unpin rows: ``task_pinned``, the user pages the process that pinned
+    """For userptr pin and unpin rows (by :data:`_ROW`): ``task_pinned``, the user pages the process that pinned
     the object holds pinned for all its userptr objects after the op (what RLIMIT_MEMLOCK
     bounds); and on a pin that came up short (``count < size``), ``partial_kept``, the pages
     the object still holds when the task's syscall returns, if that is fewer than the first
     pin of the syscall asked for and more than none (a partial pin neither completed nor
     unwound)."""
-    none = states.with_columns(
-        task_pinned=pl.lit(None, pl.Int64), partial_kept=pl.lit(None, pl.Int64)
-    )
     up = states.filter(
         ~pl.col("implicit"),
         pl.col("object").is_not_null(),
         pl.col("op").is_in(["userptr_pin", "userptr_unpin"]),
     ).select("source", "seq", "pid", *_KEY[1:], "op", "count", "size")
     if up.height == 0:
-        return none
+        return _none(states, task_pinned=pl.Int64(), partial_kept=pl.Int64())
     pin = pl.col("op") == "userptr_pin"
     pinner = (
         up.filter(pin)
@@ -327,13 +332,11 @@ def _userptr(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
             "source",
             pl.col("_short").alias("seq"),
             *_KEY[1:],
+            pl.lit("userptr_pin").cast(up.schema["op"]).alias("op"),
             pl.col("_kept").alias("partial_kept"),
         )
     )
-    derived = running.select("source", "seq", *_KEY[1:], "task_pinned").join(
-        kept, on=["source", "seq", *_KEY[1:]], how="left"
-    )
-    return states.join(derived, on=["source", "seq", *_KEY[1:]], how="left", maintain_order="left")
+    return running.select(*_ROW, "task_pinned").join(kept, on=_ROW, how="left")
 
 
 def _syscall_exits(states: pl.DataFrame) -> pl.DataFrame:
@@ -363,42 +366,94 @@ def _until_return(rows: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _with_derived(states: pl.DataFrame) -> pl.DataFrame:
-    states = _ref_jobs(states.sort("source", "seq"))
+def _with_derived(states: pl.DataFrame, needed: Collection[str] = DERIVED) -> pl.DataFrame:
+    """STATES, in replay order, with the :data:`DERIVED` columns in ``needed`` on every row.
+
+    Each derived column is computed from the few columns it needs and added to the table as
+    it is: at 10M rows, a join or a sort of the whole table moves gigabytes, and an
+    object's previous row (``was_alive``, ``prev_vaddr``) costs a second a column."""
+    needed = set(needed)
+    states = _in_replay_order(states)
     exits = _syscall_exits(states)
-    states = _userptr(_failed_calls(states, exits), exits)
-    return states.with_columns(
-        was_alive=pl.col("alive").shift(1).over(_KEY, order_by="seq"),
-        prev_vaddr=pl.col("vaddr").shift(1).over(_KEY, order_by="seq"),
-    ).sort("source", "seq")
+    derived = pl.DataFrame(schema={c: states.schema[c] for c in _ROW})
+    if needed & {"failed_ret", "failed_line"}:
+        derived = _failed_calls(states, exits)
+    if needed & {"task_pinned", "partial_kept"}:
+        derived = derived.join(_userptr(states, exits), on=_ROW, how="full", coalesce=True)
+    keyed = states.select(*_ROW, "implicit")
+    if derived.height:
+        # at most one row per op (an event can make two identical ops; they share the values)
+        derived = derived.unique(_ROW, keep="first", maintain_order=True)
+        keyed = keyed.join(
+            derived.with_columns(implicit=pl.lit(False)),
+            on=[*_ROW, "implicit"],
+            how="left",
+            maintain_order="left",
+        )
+    else:
+        keyed = keyed.with_columns(pl.lit(None, c.dtype).alias(c.name) for c in derived)
+    columns: list[pl.Series | pl.Expr] = [keyed[c] for c in derived.columns if c not in _ROW]
+    if "ref_jobs" in needed:
+        columns.append(_ref_jobs(states))
+    # rows in replay order: an object's previous row is the one before it in the table
+    previous = {"was_alive": "alive", "prev_vaddr": "vaddr"}
+    columns += [pl.col(c).shift(1).over(_KEY).alias(n) for n, c in previous.items() if n in needed]
+    return states.with_columns(columns)
+
+
+def _in_replay_order(states: pl.DataFrame) -> pl.DataFrame:
+    """``states`` by source, then seq, ties in the order replay wrote them (as replay leaves
+    them, which one capture's table shows at the cost of a scan)."""
+    if states["seq"].is_sorted() and single_source(states["source"]):
+        return states
+    return states.sort("source", "seq", maintain_order=True)
+
+
+def _none(states: pl.DataFrame, **columns: pl.DataType) -> pl.DataFrame:
+    """No derived values: an empty frame of :data:`_ROW` and ``columns``."""
+    return pl.DataFrame(schema={**{c: states.schema[c] for c in _ROW}, **columns})
 
 
 def _end_rows(states: pl.DataFrame) -> pl.DataFrame:
     """Each object generation's last row, with whether the dma-buf it was exported as lives on."""
-    objs = states.filter(pl.col("object").is_not_null())
     fb = pl.col("owner").fill_null("") == "fb"
-    last = objs.group_by("source", "object", "generation").agg(
-        pl.all().sort_by("seq").last(),
-        had_handle=(pl.col("handles") > 0).any(),
-        fb_refs=((pl.col("op") == "get") & fb).sum().cast(pl.Int64)
-        - ((pl.col("op") == "put") & fb).sum().cast(pl.Int64),
+    # aggregated over the few columns needed; then the last rows, and only they, gathered
+    per = (
+        states.select(*_KEY, "handles", "op", "owner")
+        .with_row_index("_r")
+        .filter(pl.col("object").is_not_null())
+        .group_by(_KEY)
+        .agg(
+            pl.col("_r").last(),  # rows are in replay order, and so is each group
+            had_handle=(pl.col("handles") > 0).any(),
+            fb_refs=((pl.col("op") == "get") & fb).sum().cast(pl.Int64)
+            - ((pl.col("op") == "put") & fb).sum().cast(pl.Int64),
+        )
+        .sort("_r")  # the last rows in replay order
     )
+    last = states[per["_r"]].with_columns(per["had_handle"], per["fb_refs"])
     exports = (
-        objs.filter(pl.col("op") == "dmabuf_export")
-        .group_by("source", "object", "generation")
-        .agg(pl.col("dmabuf").sort_by("seq").last().alias("_export"))
+        states.filter(pl.col("op") == "dmabuf_export", pl.col("object").is_not_null())
+        .group_by(_KEY)
+        .agg(pl.col("dmabuf").last().alias("_export"))
     )
     db_end = (
-        states.filter(pl.col("dmabuf").is_not_null())
+        states.select("source", "dmabuf", "db_alive")
+        .filter(pl.col("dmabuf").is_not_null())
         .group_by("source", "dmabuf")
-        .agg(pl.col("db_alive").sort_by("seq").last().alias("db_owner_alive"))
+        .agg(pl.col("db_alive").last().alias("db_owner_alive"))
     )
     return (
-        last.join(exports, on=["source", "object", "generation"], how="left")
-        .join(db_end, left_on=["source", "_export"], right_on=["source", "dmabuf"], how="left")
+        last.join(exports, on=_KEY, how="left", maintain_order="left")
+        .join(
+            db_end,
+            left_on=["source", "_export"],
+            right_on=["source", "dmabuf"],
+            how="left",
+            maintain_order="left",
+        )
         .with_columns(pl.col("db_owner_alive").fill_null(False))
         .drop("_export")
-        .sort("source", "seq")
     )
 
 
@@ -421,7 +476,7 @@ def _message(template: str, row: dict[str, Any]) -> str:
 
 def evaluate(states: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
     """Run ``rules`` over replay ``states``: the FINDINGS table."""
-    rows = _with_derived(states)
+    rows = _with_derived(states, set().union(*(rule.columns for rule in rules)))
     end = None
     out: list[dict[str, Any]] = []
     for rule in rules:
@@ -433,7 +488,7 @@ def evaluate(states: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
         hits = table.filter(rule.expr)
         # one finding per object generation, or per dma-buf for rows that touch no object
         hits = (
-            hits.sort("source", "seq")
+            hits.sort("source", "seq", maintain_order=True)
             .with_columns(_db=pl.when(pl.col("object").is_null()).then(pl.col("dmabuf")))
             .unique(
                 subset=["source", "object", "generation", "_db"], keep="first", maintain_order=True
