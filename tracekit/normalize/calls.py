@@ -7,8 +7,6 @@ the call it happened in.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import polars as pl
 
 _RET_SUFFIXES = ("_ret", "__exit", "_exit")
@@ -75,36 +73,40 @@ def func_and_at(raw: pl.DataFrame) -> pl.DataFrame:
 def pair_calls(ev: pl.DataFrame) -> pl.DataFrame:
     """Add ``_entry`` (row of a return's entry), ``_call`` (line of the innermost open call that
     has a return probe in this capture) to kprobe events, in seq order per source and task."""
-    # which functions have a return probe is a property of each capture's probe set
-    returned = set(
+    # which functions have a return probe is a property of each capture's probe set; only
+    # their entries open a call, so a task's innermost open call is the top of its stack
+    returned = (
         ev.filter((pl.col("_at") == "return") & pl.col("_func").is_not_null())
         .select("source", "_func")
         .unique()
-        .iter_rows()
+        .with_columns(_opens=pl.lit(True))
     )
-    idx = ev["_row"].to_list()
-    src = ev["source"].to_list()
-    pid = ev["pid"].to_list()
-    func = ev["_func"].to_list()
-    at = ev["_at"].to_list()
-    line = ev["line"].to_list()
-    stacks: dict[tuple[str, int | None], list[tuple[str, int, int]]] = defaultdict(list)
+    has_return = ev.select("source", "_func").join(
+        returned, on=["source", "_func"], how="left", maintain_order="left"
+    )["_opens"]
+    cols = ev.select(
+        "_row",
+        "line",
+        "_func",
+        "_at",
+        _task=pl.struct("source", "pid").rank("dense").cast(pl.Int64) - 1,  # tasks numbered
+        _opens=((pl.col("_at") == "entry") & has_return).fill_null(False),
+    )
+    idx = cols["_row"].to_list()
+    task = cols["_task"].to_list()
+    func = cols["_func"].to_list()
+    at = cols["_at"].to_list()
+    line = cols["line"].to_list()
+    opens = cols["_opens"].to_list()
+    stacks: list[list[tuple[str, int, int]]] = [[] for _ in range((max(task) + 1) if task else 0)]
     entry_of: list[int | None] = [None] * len(idx)
     call_of: list[int | None] = [None] * len(idx)
     for i in range(len(idx)):
-        if at[i] is None:
-            key = (src[i], pid[i])
-            stack = stacks.get(key)
+        stack = stacks[task[i]]
+        if at[i] != "return":  # an event or an entry: inside the innermost open call
             if stack:
-                call_of[i] = next(
-                    (ln for f, ln, _ in reversed(stack) if (src[i], f) in returned), None
-                )
-            continue
-        key = (src[i], pid[i])
-        stack = stacks[key]
-        if at[i] == "entry":
-            call_of[i] = next((ln for f, ln, _ in reversed(stack) if (src[i], f) in returned), None)
-            if (src[i], func[i]) in returned:
+                call_of[i] = stack[-1][1]
+            if opens[i]:
                 stack.append((func[i], line[i], idx[i]))
             continue
         # a return closes the latest open entry of its function; entries above it have returned
