@@ -412,6 +412,12 @@ def _rule_ops(m: pl.DataFrame, rule: EventRule, rank: int) -> pl.DataFrame:
     return res
 
 
+def _in_oid_order(ops: pl.DataFrame) -> pl.DataFrame:
+    """``ops`` by source, seq and ``_oid``: the order ``_oid`` was numbered in (before any op
+    is added), so a frame whose ``_oid`` is sorted is in it and need not be sorted again."""
+    return ops if ops["_oid"].is_sorted() else ops.sort("_oid")
+
+
 def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
     """Merge nested/duplicate views of one operation, drop failed confirmations, number
     generations and link jobs to fences."""
@@ -434,21 +440,35 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
 
     counters = list(COUNTERS)
     task = ["source", "pid"]
-    ops = ops.sort(["source", "seq", "_oid"])
-    # nest: the same operation seen at two probed levels by one task, back to back
-    same_as_prev = (
-        (pl.col("op") == pl.col("op").shift(1).over(task))
-        & pl.col("object").eq_missing(pl.col("object").shift(1).over(task))
-        & pl.col("dmabuf").eq_missing(pl.col("dmabuf").shift(1).over(task))
-        & (pl.col("func") != pl.col("func").shift(1).over(task))
+    ops = _in_oid_order(ops)
+    # nest: the same operation seen at two probed levels by one task, back to back; compared
+    # on the rows of nesting rules only, with the task's previous row gathered for them
+    compared = ["op", "object", "dmabuf", "func", *counters]
+    nest = (
+        ops.select(*task, *compared, _nest=pl.col("_nest").fill_null(False))
+        .with_row_index("_i")
+        .with_columns(pl.col("_i").cast(pl.Int64))
+        .with_columns(_prev=pl.col("_i").shift(1).over(task))
+        .filter(pl.col("_nest") & pl.col("_prev").is_not_null())
+        .drop("_nest", *task)
     )
-    for c in counters:
-        same_as_prev = same_as_prev & (
-            pl.col(c).is_null()
-            | pl.col(c).shift(1).over(task).is_null()
-            | (pl.col(c) == pl.col(c).shift(1).over(task))
+    if nest.height:
+        prev = ops.select(compared)[nest["_prev"]]
+        nest = nest.with_columns(prev.select(pl.all().name.prefix("_p_")))
+        p = {c: pl.col(f"_p_{c}") for c in compared}
+        same_as_prev = (
+            (pl.col("op") == p["op"])
+            & pl.col("object").eq_missing(p["object"])
+            & pl.col("dmabuf").eq_missing(p["dmabuf"])
+            & (pl.col("func") != p["func"])
         )
-    ops = ops.filter(~(pl.col("_nest").fill_null(False) & same_as_prev.fill_null(False)))
+        for c in counters:
+            same_as_prev = same_as_prev & (
+                pl.col(c).is_null() | p[c].is_null() | (pl.col(c) == p[c])
+            )
+        merged = nest.filter(same_as_prev.fill_null(False))["_i"]
+        if merged.len():
+            ops = ops.filter(~pl.int_range(pl.len(), dtype=pl.Int64).is_in(merged.implode()))
 
     # consecutive creates / frees of one object (drm_gem_object_init + private_object_init;
     # drm_gem_object_free + drm_gem_shmem_free + drm_gem_object_release): one op each, keeping
@@ -488,7 +508,7 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
         ).drop([f"_m_{c}" for c in counters] + ["_m_size", "_grp"])
 
     # generations: the creates seen at an object's address so far (0: alive before the capture)
-    ops = ops.sort(["source", "seq", "_oid"]).with_columns(
+    ops = _in_oid_order(ops).with_columns(
         generation=pl.when(pl.col("object").is_not_null()).then(
             (pl.col("op") == "create").cast(pl.Int32).cum_sum().over(["source", "object"])
         )
