@@ -477,15 +477,19 @@ def _message(template: str, row: dict[str, Any]) -> str:
 def evaluate(states: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
     """Run ``rules`` over replay ``states``: the FINDINGS table."""
     rows = _with_derived(states, set().union(*(rule.columns for rule in rules)))
-    end = None
+    end = _end_rows(rows) if any(rule.at == "end" for rule in rules) else rows.head(0)
+    # every condition of a table in one select, which polars runs in parallel
+    matches: dict[int, pl.Series] = {}
+    for at, table in (("op", rows), ("end", end)):
+        mine = [i for i, rule in enumerate(rules) if rule.at == at]
+        if mine and table.height:
+            # (with_columns, not select: a condition that is a constant is one per row too)
+            found = table.with_columns(rules[i].expr.fill_null(False).alias(f"_{i}") for i in mine)
+            matches.update({i: found[f"_{i}"] for i in mine})
     out: list[dict[str, Any]] = []
-    for rule in rules:
-        if rule.at == "end":
-            end = _end_rows(rows) if end is None else end
-            table = end
-        else:
-            table = rows
-        hits = table.filter(rule.expr)
+    for i, rule in enumerate(rules):
+        table = end if rule.at == "end" else rows
+        hits = table.filter(matches[i]) if i in matches else table.head(0)
         # one finding per object generation, or per dma-buf for rows that touch no object
         hits = (
             hits.sort("source", "seq", maintain_order=True)
