@@ -314,6 +314,9 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
                 op=pl.lit("lost_events")
             )
         )
+    # the events and their matches are done with: free them before the ops are tidied (at 1M
+    # events they hold about a gigabyte, and tidying needs as much again)
+    del ev, matched, by_rule, exits, ioctl_returns, ioctl_entries, lost
     if not parts:
         return Normalized(conform(pl.DataFrame(), OPS), unknown)
     extra: dict[str, pl.DataType] = {
@@ -323,6 +326,7 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
         "_rank": pl.Int64(),
     }
     ops = pl.concat([conform(p, OPS | extra) for p in parts])
+    del parts
     ops = ops.sort(["source", "seq", "_row", "_rank"], nulls_last=True).with_row_index("_oid")
     ops = _tidy(ops.with_columns(pl.col("_oid").cast(pl.Int64)))
     ops = dialects.apply_all(conform(ops, OPS))
