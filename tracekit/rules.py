@@ -20,10 +20,11 @@ Besides the STATES columns a condition can use the object's previous row: ``was_
 an object's first row) and ``prev_vaddr``; ``ref_jobs``, the jobs not yet done that hold a
 reference on the object (``jobs`` less fences that only sit in its reservation object, owner
 ``resv``, as vgem's); ``failed_ret``/``failed_line``, the error return of the syscall an op
-took something in without undoing it (:func:`_failed_calls`); and in ``at = "end"`` rules ``db_owner_alive`` (the dma-buf the object was
-exported as is still alive), ``had_handle`` (the object ever had a handle, so it left the call
-that created it) and ``fb_refs`` (references framebuffers hold on it). Only the derived columns
-the loaded rules read are computed.
+took something in without undoing it (:func:`_failed_calls`); ``task_pinned`` and
+``partial_kept`` (:func:`_userptr`); and in ``at = "end"`` rules ``db_owner_alive`` (the dma-buf
+the object was exported as is still alive), ``had_handle`` (the object ever had a handle, so it
+left the call that created it) and ``fb_refs`` (references framebuffers hold on it). Only the
+derived columns the loaded rules read are computed.
 
 A rule flags the first offending row of each object generation (or of each dma-buf, for rows
 that touch no object). The verdict is the rule's severity, or ``inconclusive`` when the counts it
@@ -238,10 +239,10 @@ def _ref_jobs(states: pl.DataFrame) -> pl.Series:
 
 
 def _failed_calls(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
-    """``failed_ret``/``failed_line`` (by :data:`_ROW`) for each op that took something (:data:`UNDO`; not a
-    borrowed lookup, which the model releases at the task's return) inside a syscall that then
-    returned an error, when the same task did not undo it on the same object before the return.
-    Ioctls are all or nothing: an error return must leave nothing behind."""
+    """``failed_ret``/``failed_line``, by :data:`_ROW`, for each op that took something
+    (:data:`UNDO`; not a borrowed lookup, which the model releases at the task's return) inside
+    a syscall that then returned an error, when the same task did not undo it on the same object
+    before the return. Ioctls are all or nothing: an error return must leave nothing behind."""
     own = states.filter(~pl.col("implicit"), pl.col("object").is_not_null())
     takes = own.filter(
         pl.col("op").is_in(list(UNDO)),
@@ -284,12 +285,12 @@ def _failed_calls(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
 
 
 def _userptr(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
-    """For userptr pin and unpin rows (by :data:`_ROW`): ``task_pinned``, the user pages the process that pinned
-    the object holds pinned for all its userptr objects after the op (what RLIMIT_MEMLOCK
-    bounds); and on a pin that came up short (``count < size``), ``partial_kept``, the pages
-    the object still holds when the task's syscall returns, if that is fewer than the first
-    pin of the syscall asked for and more than none (a partial pin neither completed nor
-    unwound)."""
+    """For userptr pin and unpin rows, by :data:`_ROW`: ``task_pinned``, the user pages the
+    process that pinned the object holds pinned for all its userptr objects after the op (what
+    RLIMIT_MEMLOCK bounds); and on a pin that came up short (``count < size``),
+    ``partial_kept``, the pages the object still holds when the task's syscall returns, if that
+    is fewer than the first pin of the syscall asked for and more than none (a partial pin
+    neither completed nor unwound)."""
     up = states.filter(
         ~pl.col("implicit"),
         pl.col("object").is_not_null(),
@@ -391,7 +392,9 @@ def _with_derived(states: pl.DataFrame, needed: Collection[str] = DERIVED) -> pl
             maintain_order="left",
         )
     else:
-        keyed = keyed.with_columns(pl.lit(None, c.dtype).alias(c.name) for c in derived)
+        keyed = keyed.with_columns(
+            pl.lit(None, c.dtype).alias(c.name) for c in derived if c.name not in _ROW
+        )
     columns: list[pl.Series | pl.Expr] = [keyed[c] for c in derived.columns if c not in _ROW]
     if "ref_jobs" in needed:
         columns.append(_ref_jobs(states))
@@ -402,8 +405,8 @@ def _with_derived(states: pl.DataFrame, needed: Collection[str] = DERIVED) -> pl
 
 
 def _in_replay_order(states: pl.DataFrame) -> pl.DataFrame:
-    """``states`` by source, then seq, ties in the order replay wrote them (as replay leaves
-    them, which one capture's table shows at the cost of a scan)."""
+    """``states`` by source, then seq, rows of one seq in the order replay wrote them. Replay
+    leaves them so; for one capture, a scan says so and the sort is skipped."""
     if states["seq"].is_sorted() and single_source(states["source"]):
         return states
     return states.sort("source", "seq", maintain_order=True)
