@@ -376,7 +376,7 @@ def _with_derived(states: pl.DataFrame, needed: Collection[str] = DERIVED) -> pl
     needed = set(needed)
     states = _in_replay_order(states)
     exits = _syscall_exits(states)
-    derived = pl.DataFrame(schema={c: states.schema[c] for c in _ROW})
+    derived = _none(states)
     if needed & {"failed_ret", "failed_line"}:
         derived = _failed_calls(states, exits)
     if needed & {"task_pinned", "partial_kept"}:
