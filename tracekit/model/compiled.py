@@ -169,63 +169,60 @@ D_ALIVE = 10
 D_STAMP = 11
 ND = 12
 
-# kind -> (field, delta) of the plain counters; FLOORED fields stop at 0
-DELTA_FIELD = np.zeros(len(KINDS), np.int64)
-DELTA_BY = np.zeros(len(KINDS), np.int64)
+# kind -> (field, delta) of the plain counters, restated here, not derived: the compiled loop
+# holds these tables as constants, and its cache only knows when this file changes; a change to
+# the reference stops the import instead
+
+
+def _deltas(
+    rows: tuple[tuple[str, int, int], ...], names: dict[int, str], reference_table: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    """The field and the delta of each kind in ``rows``, checked against the reference's
+    ``{kind: (name, delta)}`` (``names``: the field of each name)."""
+    field = np.zeros(len(KINDS), np.int64)
+    by = np.zeros(len(KINDS), np.int64)
+    for kind, f, b in rows:
+        field[KINDS.index(kind)] = f
+        by[KINDS.index(kind)] = b
+    restated = {k: (names[field[n]], int(by[n])) for n, k in enumerate(KINDS) if by[n]}
+    assert restated == reference_table, "the reference's deltas changed: update these"
+    return field, by
+
+
+DELTA_FIELD, DELTA_BY = _deltas(
+    (
+        ("pin", F_PINS, 1),
+        ("unpin", F_PINS, -1),
+        ("kmap", F_KMAPS, 1),
+        ("kunmap", F_KMAPS, -1),
+        ("vmap", F_VMAPS, 1),
+        ("vunmap", F_VMAPS, -1),
+        ("get_pages", F_PAGES, 1),
+        ("put_pages", F_PAGES, -1),
+        ("gpu_map", F_GPU_MAPS, 1),
+        ("gpu_unmap", F_GPU_MAPS, -1),
+    ),
+    {F_PINS: "pins", F_KMAPS: "kmaps", F_VMAPS: "vmaps", F_PAGES: "pages", F_GPU_MAPS: "gpu_maps"},
+    reference._COUNTER_DELTA,
+)
+DB_DELTA_FIELD, DB_DELTA_BY = _deltas(
+    (
+        ("dmabuf_get", D_F_COUNT, 1),
+        ("dmabuf_put", D_F_COUNT, -1),
+        ("dmabuf_vmap", D_VMAPS, 1),
+        ("dmabuf_vunmap", D_VMAPS, -1),
+        ("dmabuf_attach", D_ATTACHMENTS, 1),
+        ("dmabuf_detach", D_ATTACHMENTS, -1),
+        ("dmabuf_map", D_MAPS, 1),
+        ("dmabuf_unmap", D_MAPS, -1),
+    ),
+    {D_F_COUNT: "f_count", D_VMAPS: "db_vmaps", D_ATTACHMENTS: "attachments", D_MAPS: "maps"},
+    reference._DMABUF_DELTA,
+)
+# the counters that stop at 0 (the kernel's WARN_ON_ONCE(!count) return)
 FLOOR = np.zeros(NF, np.bool_)
-for _kind, _field, _by in (
-    ("pin", F_PINS, 1),
-    ("unpin", F_PINS, -1),
-    ("kmap", F_KMAPS, 1),
-    ("kunmap", F_KMAPS, -1),
-    ("vmap", F_VMAPS, 1),
-    ("vunmap", F_VMAPS, -1),
-    ("get_pages", F_PAGES, 1),
-    ("put_pages", F_PAGES, -1),
-    ("gpu_map", F_GPU_MAPS, 1),
-    ("gpu_unmap", F_GPU_MAPS, -1),
-):
-    DELTA_FIELD[KINDS.index(_kind)] = _field
-    DELTA_BY[KINDS.index(_kind)] = _by
 for _field in REFUSED:
     FLOOR[_field] = True
-# restated here, not derived: the compiled loop holds these tables as constants, and its cache
-# only knows when this file changes; a change to the reference stops the import instead
-_NAMES = {
-    F_PINS: "pins",
-    F_KMAPS: "kmaps",
-    F_VMAPS: "vmaps",
-    F_PAGES: "pages",
-    F_GPU_MAPS: "gpu_maps",
-}
-assert {
-    k: (_NAMES[DELTA_FIELD[n]], int(DELTA_BY[n])) for n, k in enumerate(KINDS) if DELTA_BY[n]
-} == reference._COUNTER_DELTA
-DB_DELTA_FIELD = np.zeros(len(KINDS), np.int64)
-DB_DELTA_BY = np.zeros(len(KINDS), np.int64)
-for _kind, _field, _by in (
-    ("dmabuf_get", D_F_COUNT, 1),
-    ("dmabuf_put", D_F_COUNT, -1),
-    ("dmabuf_vmap", D_VMAPS, 1),
-    ("dmabuf_vunmap", D_VMAPS, -1),
-    ("dmabuf_attach", D_ATTACHMENTS, 1),
-    ("dmabuf_detach", D_ATTACHMENTS, -1),
-    ("dmabuf_map", D_MAPS, 1),
-    ("dmabuf_unmap", D_MAPS, -1),
-):
-    DB_DELTA_FIELD[KINDS.index(_kind)] = _field
-    DB_DELTA_BY[KINDS.index(_kind)] = _by
-_DB_NAMES = {
-    D_F_COUNT: "f_count",
-    D_VMAPS: "db_vmaps",
-    D_ATTACHMENTS: "attachments",
-    D_MAPS: "maps",
-}
-assert {
-    k: (_DB_NAMES[DB_DELTA_FIELD[n]], int(DB_DELTA_BY[n]))
-    for n, k in enumerate(KINDS)
-    if DB_DELTA_BY[n]
-} == reference._DMABUF_DELTA
 
 # input columns: values (int64) and Arrow validity bitmaps, in this order
 IN_COLUMNS = (
