@@ -614,12 +614,7 @@ def _run(
             last_address = address
             last_current = o
             u_by_key = _put(by_key_t, u_by_key, address, generation, o)
-            e = n_borrow
-            n_borrow += 1
-            borrow[e, 0] = address
-            borrow[e, 1] = generation
-            borrow[e, 2] = borrow_head[s]
-            borrow_head[s] = e
+            n_borrow = _borrow(borrow, borrow_head, s, n_borrow, address, generation)
         elif k == K_MMAP and not has_obj and d >= 0 and dbs[d, D_OBJ_OK] == 1:
             o = _get(by_key_t, dbs[d, D_OBJ_ADDR], dbs[d, D_OBJ_GEN])
         elif has_obj:
@@ -685,12 +680,9 @@ def _run(
         if (k in (K_GET, K_CREATE)) and o >= 0:
             objs[o, F_REFS] += 1
             if own == OWN_CALL and k == K_GET:
-                e = n_borrow
-                n_borrow += 1
-                borrow[e, 0] = objs[o, F_ADDR]
-                borrow[e, 1] = objs[o, F_GEN]
-                borrow[e, 2] = borrow_head[s]
-                borrow_head[s] = e
+                n_borrow = _borrow(
+                    borrow, borrow_head, s, n_borrow, objs[o, F_ADDR], objs[o, F_GEN]
+                )
             elif own == OWN_FB:
                 if fb_rank[s] < 0:
                     fb_rank[s] = n_fb_slots
@@ -1019,6 +1011,19 @@ def _fput(
         dbs[b, D_F_COUNT] -= 1
         n_touched_db = _touch(dbs, D_STAMP, b, i, touched_db, n_touched_db)
     return n_touched_db
+
+
+@njit(cache=True)
+def _borrow(
+    borrow: np.ndarray, head: np.ndarray, s: int, n: int, address: int, generation: int
+) -> int:
+    """Push (address, generation) on the list of what task slot ``s`` borrowed (entry ``n``);
+    the entries now used."""
+    borrow[n, 0] = address
+    borrow[n, 1] = generation
+    borrow[n, 2] = head[s]
+    head[s] = n
+    return n + 1
 
 
 @njit(cache=True)
