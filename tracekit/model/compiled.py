@@ -31,7 +31,6 @@ import pyarrow as pa
 from numba import njit
 
 from tracekit.model import reference
-from tracekit.model.engine import single_source
 from tracekit.schema import OPS, STATE_OP_COLUMNS, STATES, VERIFY
 
 # ------------------------------------------------------------------------------------------------
@@ -1230,7 +1229,10 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             capacity *= 2  # more implicit rows than room for them: rare, and bounded
         else:
             sizes *= 2  # more keys than the estimates
-    states = _states(ops, at[:rows], addresses[:, :rows], counts[:, :rows], flags[:, :rows], bits)
+    one_source = int(new_source.sum()) == 1  # the ops are by source: each starts once
+    states = _states(
+        ops, one_source, at[:rows], addresses[:, :rows], counts[:, :rows], flags[:, :rows], bits
+    )
     return states, _verify(ops, checks, n_checks)
 
 
@@ -1271,6 +1273,7 @@ _ARROW = {
 
 def _states(
     ops: pl.DataFrame,
+    one_source: bool,
     at: np.ndarray,
     addresses: np.ndarray,
     counts: np.ndarray,
@@ -1280,11 +1283,9 @@ def _states(
     head = ops.select(STATE_OP_COLUMNS)
     if at.size != ops.height:
         # implicit rows repeat their op's columns; one source is one value, not a gather
-        sources = ops["source"]
-        one = single_source(sources)
         head = head.select(
-            pl.lit(sources.first(), pl.String).alias(c)
-            if one and c == "source"
+            pl.lit(ops["source"].first(), pl.String).alias(c)
+            if one_source and c == "source"
             else pl.col(c).gather(at)
             for c in STATE_OP_COLUMNS
         )
