@@ -22,13 +22,12 @@ column-wise:
 
 from __future__ import annotations
 
-import importlib.util
 from collections import defaultdict
-from functools import cache
 from typing import Literal
 
 import polars as pl
 
+from tracekit.accel import compiled_available
 from tracekit.model import reference
 from tracekit.model.scan import delta, g_cumsum, g_ffill, resynced, with_groups
 from tracekit.schema import (
@@ -258,11 +257,6 @@ def single_source(source: pl.Series) -> bool:
         and source.null_count() == 0
         and bool((source == first).all())
     )
-
-
-@cache
-def compiled_available() -> bool:
-    return importlib.util.find_spec("numba") is not None
 
 
 def replay_polars(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
