@@ -931,8 +931,9 @@ def _run(
                 job_head[job[i]] = -1
         elif k == K_LOST_EVENTS:
             for t in range(first_obj, n_objs):
-                if objs[t, F_CURRENT] == 1 and objs[t, F_ALIVE] == 1:
+                if objs[t, F_CURRENT] == 1 and objs[t, F_ALIVE] == 1 and objs[t, F_UNCERTAIN] == 0:
                     objs[t, F_UNCERTAIN] = 1
+                    n_touched = _touch(objs, F_STAMP, t, i, touched, n_touched)
         elif k == K_MADVISE and o >= 0:
             if _valid(count_b, offsets[I_COUNT], i):
                 objs[o, F_MADV] = count_v[i]

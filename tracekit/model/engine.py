@@ -389,12 +389,14 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
         )
     )
     # rows that only carry an implicit effect at another op's index (the exit, the destroy, the
-    # done of a job whose own row names no object) join the object's timeline there
+    # done of a job whose own row names no object, the lost events that make it uncertain) join
+    # the object's timeline there
     implicit = pl.concat(
         [
             releases.select("_i", "_obj", "_gen"),
             fb.select("_i", "_obj", "_gen"),
             matched.select("_i", "_obj", "_gen"),
+            _first_lost(ops, rows, keys).select(pl.col("_lost_i").alias("_i"), "_obj", "_gen"),
         ]
     ).unique()
     implicit = (
@@ -508,31 +510,45 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     )
     tl = tl.join(recreated, on=keys, how="left")
     # lost events: objects alive when it happened are uncertain from then on
-    lost = ops.filter(pl.col("op") == "lost_events").select("source", pl.col("_i").alias("_lost_i"))
-    if lost.height:
-        span = tl.group_by(keys).agg(
-            pl.col("_i").min().alias("_born"),
-            pl.col("_i").filter(pl.col("op") == "free").min().alias("_died"),
-        )
-        first_lost = (
-            span.join(lost, on="source")
-            .filter(
-                (pl.col("_lost_i") >= pl.col("_born"))
-                & (pl.col("_died").is_null() | (pl.col("_lost_i") < pl.col("_died")))
-            )
-            .group_by(keys)
-            .agg(pl.col("_lost_i").min())
-        )
-        tl = tl.join(first_lost, on=keys, how="left").with_columns(
-            uncertain=pl.col("_lost_i").is_not_null() & (pl.col("_i") >= pl.col("_lost_i"))
-        )
-    else:
-        tl = tl.with_columns(uncertain=pl.lit(False))
+    first_lost = _first_lost(ops, tl.filter(~pl.col("_implicit")), keys)
+    tl = tl.join(first_lost, on=keys, how="left").with_columns(
+        uncertain=pl.col("_lost_i").is_not_null() & (pl.col("_i") >= pl.col("_lost_i"))
+    )
     tl = tl.with_columns(
         uncertain=pl.col("uncertain")
         | (pl.col("_recreate_i").is_not_null() & (pl.col("_i") > pl.col("_recreate_i")))
     )
     return tl
+
+
+def _first_lost(ops: pl.DataFrame, rows: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Per object (``keys``), the first lost-events op while it was alive (``_lost_i``): from
+    its first row to its free. ``rows`` are the objects' own rows."""
+    lost = ops.filter(pl.col("op") == "lost_events").select("source", pl.col("_i").alias("_lost_i"))
+    # an object's life here ends at its free, or where a create at its address replaces it
+    replaced = (
+        ops.filter(pl.col("op") == "create")
+        .group_by("source", "_obj", (pl.col("_gen") - 1).alias("_gen"))
+        .agg(pl.col("_i").min().alias("_replaced"))
+    )
+    span = (
+        rows.group_by(keys)
+        .agg(
+            pl.col("_i").min().alias("_born"),
+            pl.col("_i").filter(pl.col("op") == "free").min().alias("_freed"),
+        )
+        .join(replaced, on=keys, how="left")
+        .with_columns(_died=pl.min_horizontal("_freed", "_replaced"))
+    )
+    return (
+        span.join(lost, on="source")
+        .filter(
+            (pl.col("_lost_i") >= pl.col("_born"))
+            & (pl.col("_died").is_null() | (pl.col("_lost_i") < pl.col("_died")))
+        )
+        .group_by(keys)
+        .agg(pl.col("_lost_i").min())
+    )
 
 
 def _dmabuf_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:

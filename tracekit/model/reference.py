@@ -341,9 +341,12 @@ class Replay:
                         held.refs -= 1
                     self.touched[held.key] = held
         elif kind == "lost_events":
+            # what was alive may have changed unseen: uncertain from here on, a row of its own
+            # where that is new (the state after this op is not the state before it)
             for o in self.objs.values():
-                if o.alive:
+                if o.alive and not o.uncertain:
                     o.uncertain = True
+                    self.touched[o.key] = o
         elif kind == "madvise" and obj is not None:
             obj.madv = op.get("count")
         elif kind == "purge" and obj is not None:
