@@ -280,6 +280,18 @@ def text_report(res: CheckResult) -> list[str]:
             f"process exited or their file was closed: not leaks), {life['alive_at_end']} alive "
             "at the end (in use or in flight)"
         )
+    lost = (
+        res.replayed.ops.filter(pl.col("op") == "lost_events")
+        .group_by("source")
+        .agg(pl.len().alias("markers"), pl.col("count").sum().alias("events"))
+        .sort("source")
+    )
+    for source, markers, events in lost.iter_rows():
+        counted = f", {events} events counted" if events else ""
+        lines.append(
+            f"{source}: events were lost ({markers} marker(s){counted}): the state of what was "
+            "alive then is uncertain, and verdicts that rest on it are inconclusive"
+        )
     c = res.counts()
     s = res.summary()
     lines.append(

@@ -50,6 +50,8 @@ _LOOKS_LIKE_TRACE = re.compile(
 )
 _QUOTE = re.compile(r"^(?:[ \t]*>)+[ \t]?")
 # what people put in place of lines they cut from a paste
+# the header line of a tracefs capture that counts the events it holds and the events written
+_ENTRIES = re.compile(r"^# entries-in-buffer/entries-written: (\d+)/(\d+)")
 _ELISION = re.compile(r"^\s*(\.\.\.|\[\.\.\.\]|\[snip\]|<snip>|\[ *\.\.\. *\])\s*$")
 _RAW_OPTION = re.compile(r"^\d+ \d+ \d+ (#|type: \d+)|^[0-9a-f]{8} [0-9a-f]{8} [0-9a-f]{16} ")
 
@@ -187,6 +189,8 @@ class LineReader:
             self.ignored["blank"] += 1
             return
         if text.startswith("#"):
+            if self.mode.fmt == "ftrace" and self._annotation(line, text):
+                return
             self.ignored["comment"] += 1
             return
         if _ELISION.match(text):
@@ -199,6 +203,31 @@ class LineReader:
             return
         # a capture: what is not a trace line is an error, with the grammar's reason
         self._reject(line, text, self.mode.fmt)
+
+    def _annotation(self, line: int, text: str) -> bool:
+        """The two ``#`` lines of a tracefs capture that say events were lost.
+
+        ``##### CPU N buffer started ####`` is printed before the first event of each CPU when the
+        ring buffer overran (``test_cpu_buff_start``): that CPU's earlier events were overwritten.
+        The header's ``entries-in-buffer/entries-written: E/W`` with E < W says W - E events were
+        overwritten before the capture was read. Both become ``lost_events`` events (the header's
+        with the count, at the start; a marker's at the CPU's first event), which the model
+        treats as ``CPU:N [LOST M EVENTS]``. Other ``#`` lines are comments."""
+        if text.startswith("##### CPU"):
+            return self._trace_line(line, text, "ftrace")
+        m = _ENTRIES.match(text)
+        if m is None or int(m[1]) >= int(m[2]):
+            return False
+        self.events.append(
+            {
+                "format": "ftrace",
+                "cpu": None,
+                "event": "lost_events",
+                "payload": str(int(m[2]) - int(m[1])),
+                "line": line,
+            }
+        )
+        return True
 
     def _trace_line(self, line: int, text: str, fmt: str) -> bool:
         try:

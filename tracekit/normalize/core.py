@@ -248,7 +248,7 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
     ).unique()
     unknown = (
         ev.join(known, on="_row", how="anti")
-        .filter(pl.col("event") != "lost_events")
+        .filter(~pl.col("event").is_in(["lost_events", "buffer_started"]))
         .with_columns(_name=pl.coalesce(pl.col("_func"), pl.col("event")))
         .group_by("_name", "_at")
         .agg(pl.len().alias("count"), pl.col("line").min().alias("first_line"))
@@ -307,7 +307,9 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
         parts.append(
             _base(ioctl_entries).with_columns(op=pl.lit("ioctl_enter"), _rank=pl.lit(-1, pl.Int64))
         )
-    lost = ev.filter(pl.col("event") == "lost_events")
+    # "CPU:N [LOST M EVENTS]", an overrun's "##### CPU N buffer started ####", a header that
+    # counts more events written than the capture holds
+    lost = ev.filter(pl.col("event").is_in(["lost_events", "buffer_started"]))
     if lost.height:
         parts.append(
             _base(lost, parse_int(pl.col("payload")).alias("count")).with_columns(
