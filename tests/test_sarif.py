@@ -56,7 +56,12 @@ def test_sarif_of_the_seed_bugs_is_valid_and_matches_json() -> None:
 
 
 def test_sarif_of_clean_captures_has_no_results_and_is_valid() -> None:
-    code, doc = _run(str(TRACES / "real" / "linux-6.12"), "--format", "sarif")
+    clean = sorted(
+        str(p)
+        for p in (TRACES / "real" / "linux-6.12").glob("*.txt")
+        if p.name != "lost_events.txt"
+    )
+    code, doc = _run(*clean, "--format", "sarif")
     assert code == ExitCode.OK
     jsonschema.Draft4Validator(SCHEMA).validate(doc)
     run = doc["runs"][0]

@@ -347,9 +347,10 @@ def replay(
         if fmt is OutputFormat.json:
             payload = {
                 "checks": rep.checks.height,
+                "not_compared": rep.not_compared,
                 "by_source": {
-                    src: {"checks": n, "disagree": d}
-                    for src, n, d in _verify_by_source(rep.checks).iter_rows()
+                    src: {"checks": n, "not_compared": k, "disagree": d}
+                    for src, n, k, d in _verify_by_source(rep.checks).iter_rows()
                 },
                 "disagreements": _hex_columns(bad).to_dicts(),
             }
@@ -358,8 +359,17 @@ def replay(
             per_source = _verify_by_source(rep.checks)
             if per_source.height > 1:
                 sys.stdout.write(plain_table(per_source, drop_empty=False) + "\n")
+            skipped = rep.not_compared
+            unknown = (
+                f"; {sum(skipped.values())} not compared, the model could not know them ("
+                + ", ".join(f"{why}: {n}" for why, n in skipped.items())
+                + ")"
+                if skipped
+                else ""
+            )
             out.print(
-                f"{rep.checks.height} kernel counters sampled, {bad.height} disagree with the model",
+                f"{rep.checks.height} kernel counters sampled, {bad.height} disagree with the "
+                f"model{unknown}",
                 markup=False,
             )
             if bad.height:
@@ -486,7 +496,9 @@ def _verify_by_source(checks: Any) -> Any:
     return (
         checks.group_by("source", maintain_order=True)
         .agg(
-            pl.len().alias("checks"), (pl.col("kernel") != pl.col("model")).sum().alias("disagree")
+            pl.len().alias("checks"),
+            (~pl.col("comparable")).sum().alias("not_compared"),
+            (pl.col("comparable") & (pl.col("kernel") != pl.col("model"))).sum().alias("disagree"),
         )
         .sort("source")
     )

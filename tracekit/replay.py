@@ -19,7 +19,7 @@ from typing import Literal
 import polars as pl
 
 from tracekit.ingest import ParseResult, parse_paths
-from tracekit.model import engine, reference
+from tracekit.model import engine, oracle, reference
 from tracekit.normalize import Normalized, load_profiles, normalize
 
 STATE_FIELDS = (
@@ -44,7 +44,7 @@ class Replayed:
     parsed: ParseResult
     normalized: Normalized
     states: pl.DataFrame
-    checks: pl.DataFrame
+    checks: pl.DataFrame  # VERIFY, with ``comparable`` and ``why`` (tracekit.model.oracle)
 
     @property
     def ops(self) -> pl.DataFrame:
@@ -52,8 +52,16 @@ class Replayed:
 
     @property
     def disagreements(self) -> pl.DataFrame:
-        """Kernel counters the model disagrees with (empty when the model is right)."""
-        return self.checks.filter(pl.col("kernel") != pl.col("model"))
+        """Kernel counters the model disagrees with where it could know them (empty when the
+        model is right); see :mod:`tracekit.model.oracle`."""
+        return self.checks.filter(pl.col("comparable") & (pl.col("kernel") != pl.col("model")))
+
+    @property
+    def not_compared(self) -> dict[str, int]:
+        """Samples the model could not know, by reason (:mod:`tracekit.model.oracle`)."""
+        return dict(
+            self.checks.filter(~pl.col("comparable")).group_by("why").len().sort("why").iter_rows()
+        )
 
 
 def replay_paths(
@@ -72,7 +80,7 @@ def replay_paths(
         states, checks = engine.replay(
             norm.ops, engine="auto" if engine_name == "vector" else engine_name
         )
-    return Replayed(parsed, norm, states, checks)
+    return Replayed(parsed, norm, states, oracle.annotate(checks, norm.ops))
 
 
 def position(

@@ -1,0 +1,123 @@
+"""Which kernel samples the model is held to (tracekit.model.oracle), on real captures.
+
+The captures of traces/real whose scenarios fork, run threads, lose events or were made with the
+rig's default probes on 6.12 hide things from the model; every other capture shows all it needs,
+and there every sample must be compared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import TRACES, rel
+from tracekit.check import run_check, text_report
+from tracekit.cli import app
+from tracekit.ingest import parse_paths
+from tracekit.replay import replay_paths
+
+REAL = sorted(TRACES.glob("real/linux-*/*.txt"))
+# what each capture hides from the model (traces/real/README.md says how each was made)
+HIDDEN = {
+    "fork_inherit": {"fds not traced"},  # a forked child's copies of the fds
+    "fork_exit": {"fds not traced"},  # a child exits with fds open
+    "threads": {"fds not traced"},  # a thread's syscalls are not traced
+    "lost_events": {"first seen mid-life"},  # the ring buffer overran
+}
+runner = CliRunner()
+
+
+def _hidden(path: Path) -> set[str]:
+    if path.stem in HIDDEN:  # (the first reason that applies is the one given)
+        return HIDDEN[path.stem]
+    # 6.12 installs a PRIME export's fd without dma_buf_fd: only the extended probes see it
+    return {"export fd not traced"} if path.parent.name == "linux-6.12-default-probes" else set()
+
+
+@pytest.mark.parametrize("path", REAL, ids=rel)
+def test_every_sample_is_compared_unless_the_capture_hides_it(path: Path) -> None:
+    rep = replay_paths([str(path)])
+    assert rep.disagreements.height == 0, rep.disagreements.to_dicts()
+    skipped = rep.checks.filter(~pl.col("comparable"))
+    assert set(rep.not_compared) == _hidden(path), rep.not_compared
+    if rep.not_compared.keys() <= {"fds not traced", "export fd not traced"}:
+        # fds hide only the dma-buf file count: every GEM counter is still compared
+        assert set(skipped["counter"].to_list()) <= {"f_count"}
+
+
+def test_a_wrong_f_count_in_a_capture_that_shows_every_fd_is_a_disagreement(
+    tmp_path: Path,
+) -> None:
+    src = (TRACES / "real/linux-6.1/vgem_multi_file.txt").read_text().splitlines()
+    idx = next(i for i, line in enumerate(src) if "dma_buf_put:" in line and "f_count=" in line)
+    src[idx] = src[idx].replace("f_count=", "f_count=9")
+    bad = tmp_path / "tampered.txt"
+    bad.write_text("\n".join(src) + "\n")
+    rep = replay_paths([str(bad)])
+    bad_rows = rep.disagreements.select("line", "counter").rows()
+    # the tampered sample, then the next one (replay took the tampered value)
+    assert bad_rows[0] == (idx + 1, "f_count") and {c for _, c in bad_rows} == {"f_count"}
+
+
+def test_a_wrong_refcount_in_a_threaded_capture_is_still_a_disagreement(tmp_path: Path) -> None:
+    """Untraced fds excuse f_count only: a GEM counter the model gets wrong is still reported."""
+    src = (TRACES / "real/linux-6.1/threads.txt").read_text().splitlines()
+    idx = next(
+        i for i, line in enumerate(src) if "drm_gem_object_release_handle:" in line and i > 400
+    )
+    src[idx] = src[idx].replace("refcount=", "refcount=7")
+    bad = tmp_path / "tampered.txt"
+    bad.write_text("\n".join(src) + "\n")
+    rep = replay_paths([str(bad)])
+    assert (idx + 1, "refcount") in rep.disagreements.select("line", "counter").rows()
+
+
+def test_an_overrun_ring_buffer_is_lost_events() -> None:
+    """``cat trace`` after an overrun: the header counts more events written than the capture
+    holds, and each CPU's first event follows a ``##### CPU N buffer started ####`` line. Both
+    are lost events, not comments: what was alive then is uncertain, and ``check`` says so."""
+    path = TRACES / "real/linux-6.1/lost_events.txt"
+    text = path.read_text()
+    assert "entries-in-buffer/entries-written: 3478/72922" in text
+    assert text.count("buffer started ####") == 1
+    parsed = parse_paths([str(path)])
+    lost = parsed.events.filter(pl.col("event").is_in(["lost_events", "buffer_started"]))
+    assert lost.select("event", "payload").rows() == [
+        ("lost_events", str(72922 - 3478)),
+        ("buffer_started", ""),
+    ]
+    res = run_check([str(path)])
+    ops = res.replayed.ops.filter(pl.col("op") == "lost_events")
+    assert ops["count"].to_list() == [72922 - 3478, None]
+    # the objects alive at the marker get a row there: uncertain from then on (one whose last
+    # events were lost, 0xff44b07901ad6400, has no other row after it)
+    marker = ops["seq"][1]
+    at = res.replayed.states.filter((pl.col("seq") == marker) & pl.col("implicit"))
+    assert 0xFF44B07901AD6400 in at["object"].to_list()
+    assert at["uncertain"].all() and at["alive"].all()
+    assert any(
+        "events were lost (2 marker(s), 69444 events counted)" in ln for ln in text_report(res)
+    )
+    # no finding on what the lost events hid is more than inconclusive
+    assert set(res.findings["verdict"].to_list()) <= {"inconclusive"}
+
+
+def test_a_full_ring_buffer_without_overrun_is_not_lost_events(tmp_path: Path) -> None:
+    src = (TRACES / "real/linux-6.1/vgem_basic.txt").read_text()
+    assert "entries-in-buffer/entries-written: " in src
+    rep = replay_paths([str(TRACES / "real/linux-6.1/vgem_basic.txt")])
+    assert rep.ops.filter(pl.col("op") == "lost_events").height == 0
+
+
+def test_cli_verify_says_what_it_did_not_compare() -> None:
+    result = runner.invoke(app, ["replay", "--verify", str(TRACES / "real/linux-6.12/threads.txt")])
+    assert result.exit_code == 0, result.output
+    assert "0 disagree with the model; " in result.stdout
+    assert "not compared, the model could not know them (fds not traced: " in result.stdout
+    js = runner.invoke(
+        app, ["replay", "--verify", "--format", "json", str(TRACES / "real/linux-6.12/threads.txt")]
+    )
+    assert '"not_compared": {' in js.stdout and '"fds not traced"' in js.stdout
