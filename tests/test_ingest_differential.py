@@ -145,3 +145,13 @@ def test_regex_path_equals_lark(path: Path) -> None:
         assert got == want
     # trace-cmd -l glues the cpu to latency flags: that layout is left to the Lark path
     assert (events.height > 0) == (path.name != "report_l.txt")
+
+
+def test_fast_path_keeps_nanoseconds_of_a_long_fraction() -> None:
+    """A timestamp with more than nine fractional digits: nanoseconds, the rest dropped, as the
+    grammar reads it (the fast path once multiplied by 10 ** -1 and lost the fraction)."""
+    text = "            bash-4619    [000] d..1. 245.8241250019: foo: x"
+    lines = pl.DataFrame({"line": [1], "text": [text]})
+    for engine in ("polars", "compiled"):
+        events, _ = fast.parse_ftrace_frame(lines, fast.Layout(False, 5), engine=engine)
+        assert events["ts"].to_list() == [parse_ftrace(text).fields["ts"]] == [245824125001]

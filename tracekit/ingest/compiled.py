@@ -368,13 +368,15 @@ def _cut(
         else:
             if not _digits(data, t0, dot) or not _digits(data, dot + 1, colon):
                 continue
-            if dot - t0 > 10 or colon - dot - 1 > 9:
+            if dot - t0 > 10:
                 continue
             secs = _number(data, t0, dot)
             if secs > 9_000_000_000:
                 continue
-            frac = _number(data, dot + 1, colon)
-            for _ in range(9 - (colon - dot - 1)):
+            # nanoseconds: digits past the ninth are dropped (grammar.timestamp)
+            f1 = min(colon, dot + 10)
+            frac = _number(data, dot + 1, f1)
+            for _ in range(9 - (f1 - dot - 1)):
                 frac *= 10
             stamp = secs * 1_000_000_000 + frac
             is_tick = False

@@ -126,9 +126,10 @@ def _parse_ftrace_polars(lines: pl.DataFrame, layout: Layout) -> tuple[pl.DataFr
     )
     ts_text = pl.col("ts_text")
     dot = ts_text.str.find(".", literal=True)
-    frac_len = ts_text.str.len_bytes() - dot - 1
+    # nanoseconds: digits past the ninth are dropped, as grammar.timestamp does
+    frac_len = pl.min_horizontal(ts_text.str.len_bytes() - dot - 1, 9)
     secs = pl.when(dot.is_null()).then(ts_text).otherwise(ts_text.str.slice(0, dot))
-    frac = ts_text.str.slice(dot + 1)
+    frac = ts_text.str.slice(dot + 1, 9)
     raw_name = pl.col("raw_name")
     body_col = pl.col("body_text")
     trailing_colon = body_col.str.ends_with(":") & name_end_is_null(body_col)
@@ -398,9 +399,10 @@ def parse_regex_frame(lines: pl.DataFrame, fmt: str) -> tuple[pl.DataFrame, pl.D
     )
     ts_text = pl.col("ts")
     dot = ts_text.str.find(".", literal=True)
-    frac_len = ts_text.str.len_bytes() - dot - 1
+    # nanoseconds: digits past the ninth are dropped, as grammar.timestamp does
+    frac_len = pl.min_horizontal(ts_text.str.len_bytes() - dot - 1, 9)
     secs = pl.when(dot.is_null()).then(ts_text).otherwise(ts_text.str.slice(0, dot))
-    frac = ts_text.str.slice(dot + 1)
+    frac = ts_text.str.slice(dot + 1, 9)
     ts = (
         pl.when(dot.is_null())
         .then(secs.str.to_integer(strict=False))
