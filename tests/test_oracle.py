@@ -41,7 +41,7 @@ def _hidden(path: Path) -> set[str]:
 def test_every_sample_is_compared_unless_the_capture_hides_it(path: Path) -> None:
     rep = replay_paths([str(path)])
     assert rep.disagreements.height == 0, rep.disagreements.to_dicts()
-    skipped = rep.checks.filter(~pl.col("comparable"))
+    skipped = rep.verified.filter(~pl.col("comparable"))
     assert set(rep.not_compared) == _hidden(path), rep.not_compared
     if rep.not_compared.keys() <= {"fds not traced", "export fd not traced"}:
         # fds hide only the dma-buf file count: every GEM counter is still compared

@@ -350,13 +350,13 @@ def replay(
                 "not_compared": rep.not_compared,
                 "by_source": {
                     src: {"checks": n, "not_compared": k, "disagree": d}
-                    for src, n, k, d in _verify_by_source(rep.checks).iter_rows()
+                    for src, n, k, d in _verify_by_source(rep.verified).iter_rows()
                 },
                 "disagreements": _hex_columns(bad).to_dicts(),
             }
             sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
         else:
-            per_source = _verify_by_source(rep.checks)
+            per_source = _verify_by_source(rep.verified)
             if per_source.height > 1:
                 sys.stdout.write(plain_table(per_source, drop_empty=False) + "\n")
             skipped = rep.not_compared

@@ -14,6 +14,7 @@ on any machine, whichever engine computes them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import polars as pl
@@ -44,24 +45,30 @@ class Replayed:
     parsed: ParseResult
     normalized: Normalized
     states: pl.DataFrame
-    checks: pl.DataFrame  # VERIFY, with ``comparable`` and ``why`` (tracekit.model.oracle)
+    checks: pl.DataFrame  # VERIFY
 
     @property
     def ops(self) -> pl.DataFrame:
         return self.normalized.ops
 
+    @cached_property
+    def verified(self) -> pl.DataFrame:
+        """``checks`` with ``comparable`` and ``why``: whether the model could know each sampled
+        value (:func:`tracekit.model.oracle.annotate`; computed when asked, as ``check`` never
+        needs it)."""
+        return oracle.annotate(self.checks, self.normalized.ops)
+
     @property
     def disagreements(self) -> pl.DataFrame:
         """Kernel counters the model disagrees with where it could know them (empty when the
         model is right); see :mod:`tracekit.model.oracle`."""
-        return self.checks.filter(pl.col("comparable") & (pl.col("kernel") != pl.col("model")))
+        return self.verified.filter(pl.col("comparable") & (pl.col("kernel") != pl.col("model")))
 
     @property
     def not_compared(self) -> dict[str, int]:
         """Samples the model could not know, by reason (:mod:`tracekit.model.oracle`)."""
-        return dict(
-            self.checks.filter(~pl.col("comparable")).group_by("why").len().sort("why").iter_rows()
-        )
+        skipped = self.verified.filter(~pl.col("comparable"))
+        return dict(skipped.group_by("why").len().sort("why").iter_rows())
 
 
 def replay_paths(
@@ -80,7 +87,7 @@ def replay_paths(
         states, checks = engine.replay(
             norm.ops, engine="auto" if engine_name == "vector" else engine_name
         )
-    return Replayed(parsed, norm, states, oracle.annotate(checks, norm.ops))
+    return Replayed(parsed, norm, states, checks)
 
 
 def position(
