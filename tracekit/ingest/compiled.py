@@ -161,7 +161,7 @@ def _side(data: np.ndarray, start: int, end: int, out: np.ndarray) -> bool:
         j += 1
     if j < end and data[j] == 43:  # +0xHEX[/0xHEX]
         out[1] = j
-        if j + 3 >= end + 0 or data[j + 1] != 48 or data[j + 2] != 120:
+        if j + 2 >= end or data[j + 1] != 48 or data[j + 2] != 120:
             return False
         j += 3
         h = j
@@ -170,7 +170,7 @@ def _side(data: np.ndarray, start: int, end: int, out: np.ndarray) -> bool:
         if j == h:
             return False
         if j < end and data[j] == 47:
-            if j + 3 > end or data[j + 1] != 48 or data[j + 2] != 120:
+            if j + 2 >= end or data[j + 1] != 48 or data[j + 2] != 120:
                 return False
             j += 3
             h = j
