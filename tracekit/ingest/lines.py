@@ -207,12 +207,14 @@ class LineReader:
     def _annotation(self, line: int, text: str) -> bool:
         """The two ``#`` lines of a tracefs capture that say events were lost.
 
-        ``##### CPU N buffer started ####`` is printed before the first event of each CPU when the
-        ring buffer overran (``test_cpu_buff_start``): that CPU's earlier events were overwritten.
-        The header's ``entries-in-buffer/entries-written: E/W`` with E < W says W - E events were
-        overwritten before the capture was read. Both become ``lost_events`` events (the header's
-        with the count, at the start; a marker's at the CPU's first event), which the model
-        treats as ``CPU:N [LOST M EVENTS]``. Other ``#`` lines are comments."""
+        ``##### CPU N buffer started ####`` is printed before the first event of each CPU (but
+        the trace's first) once any CPU's ring buffer overran (``test_cpu_buff_start``): that
+        CPU's earlier events may have been overwritten. The header's ``entries-in-buffer/
+        entries-written: E/W`` with E < W says W - E events were overwritten before the capture
+        was read. Both become ``lost_events`` events (the header's with the count, at the start;
+        a marker's at the CPU's first event): the model makes what is alive there uncertain, and
+        :mod:`tracekit.model.oracle` does not hold it to samples the loss may have changed. Other
+        ``#`` lines are comments."""
         if text.startswith("##### CPU"):
             return self._trace_line(line, text, "ftrace")
         m = _ENTRIES.match(text)

@@ -9,8 +9,9 @@ not, and the sample is *not compared* (``comparable`` false, with the reason), w
 - ``first seen mid-life``: the object or dma-buf was not created in the capture, and this counter
   has not been sampled since it was first seen (a sample tells the model the value; from then on
   it follows it);
-- ``events lost``: the capture lost events (``LOST EVENTS``, a ring buffer overrun) since the
-  counter was last known;
+- ``events lost``: events may have been lost between the time the counter was last known and
+  the sample (``CPU:N [LOST M EVENTS]`` since that CPU's previous event; a ring buffer overrun
+  since the capture's start, up to each CPU's first event);
 - ``fds not traced``: an ``f_count`` once a task that makes DRM calls shows no syscalls (the rig
   traces the syscalls of the main task only; threads and forked children share or copy its fds,
   and their ``close``, ``exit`` and ``fork`` are not in the capture), from that task's first event;
@@ -44,19 +45,19 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
         return checks.with_columns(comparable=pl.lit(None, pl.Boolean), why=pl.lit(None, pl.String))
     untraced_from = _untraced_fds(ops)
     no_fd = _exports_without_fd(ops)
+    windows = _loss_windows(ops)
     events = (
-        ops.filter(pl.col("op").is_in(["create", "lost_events", "dmabuf_export"]))
+        ops.filter(pl.col("op").is_in(["create", "dmabuf_export", "dmabuf_release"]))
         .select("source", "seq", pl.col("op").cast(pl.String), "object", "generation", "dmabuf")
         .iter_rows()
     )
-    # per source, the ops that make a counter known or unknown, in seq order
+    # per source, the ops that make a counter known or forgotten, in seq order
     by_source: dict[str, list[tuple[int, str, int | None, int | None, int | None]]] = defaultdict(
         list
     )
     for source, seq, op, obj, gen, db in events:
         by_source[source].append((seq, op, obj, gen, db))
-    known: dict[tuple, int] = {}  # (source, key..., counter) -> seq since which it is known
-    lost: dict[str, int] = {}
+    known: dict[tuple[str, int | None, int | None, str], int] = {}  # -> seq since known
     cursor: dict[str, int] = defaultdict(int)
     comparable: list[bool] = []
     why: list[str | None] = []
@@ -69,14 +70,15 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
         i = cursor[source]
         while i < len(evs) and evs[i][0] <= seq:
             e_seq, op, e_obj, e_gen, e_db = evs[i]
-            if op == "lost_events":
-                lost[source] = e_seq
-            elif op == "create":
+            if op == "create":
                 for c in OBJECT_COUNTERS:
                     known[(source, e_obj, e_gen or 0, c)] = e_seq
-            else:
+            elif op == "dmabuf_export":
                 for c in DMABUF_COUNTERS:
                     known[(source, e_db, None, c)] = e_seq
+            elif e_seq < seq:  # released: a dma-buf at this address again is another one
+                for c in DMABUF_COUNTERS:
+                    known.pop((source, e_db, None, c), None)
             i += 1
         cursor[source] = i
         is_db = counter in DMABUF_COUNTERS
@@ -85,11 +87,11 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
         reason = None
         if counter == "f_count" and source in untraced_from and seq >= untraced_from[source]:
             reason = "fds not traced"
-        elif counter == "f_count" and (source, obj) in no_fd and seq >= no_fd[(source, obj)]:
+        elif counter == "f_count" and any(a <= seq < b for a, b in no_fd.get((source, obj), ())):
             reason = "export fd not traced"
         elif since is None:
             reason = "first seen mid-life"
-        elif source in lost and since < lost[source]:
+        elif any(max(since, a) < min(seq, b) for a, b in windows.get(source, ())):
             reason = "events lost"
         comparable.append(reason is None)
         why.append(reason)
@@ -97,6 +99,37 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     return checks.with_columns(
         comparable=pl.Series(comparable, dtype=pl.Boolean), why=pl.Series(why, dtype=pl.String)
     )
+
+
+def _loss_windows(ops: pl.DataFrame) -> dict[str, list[tuple[int, int]]]:
+    """Per source, the spans ``(a, b)`` of seqs in which events may have been lost: a value
+    known since before ``b`` and sampled after ``a`` may have changed unseen.
+
+    - ``CPU:N [LOST M EVENTS]``: since CPU N's previous op;
+    - ``##### CPU N buffer started ####`` (an overrun): CPU N's events before it may be gone,
+      since the capture's start (the marker precedes each CPU's first event once any CPU
+      overran, whether this one did or not);
+    - a header counting more events written than kept, without markers (``options/annotate``
+      off): each CPU's first op ends such a span.
+    """
+    lost = ops.filter(pl.col("op") == "lost_events").select("source", "seq", "cpu", "func")
+    if lost.height == 0:
+        return {}
+    out: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    on_cpu = ops.filter(pl.col("op") != "lost_events").select("source", "seq", "cpu")
+    markers = set(lost.filter(pl.col("func") == "buffer_started")["source"].to_list())
+    for source, seq, cpu, func in lost.iter_rows():
+        mine = on_cpu.filter(pl.col("source") == source)
+        if func == "buffer_started":
+            out[source].append((-1, seq))
+        elif cpu is not None:
+            before = mine.filter((pl.col("cpu") == cpu) & (pl.col("seq") < seq))["seq"].max()
+            out[source].append((-1 if before is None else int(before), seq))  # type: ignore[arg-type]
+        elif source not in markers:
+            firsts = mine.group_by("cpu").agg(pl.col("seq").min())["seq"]
+            if firsts.len():
+                out[source].append((-1, int(firsts.max())))  # type: ignore[arg-type]
+    return dict(out)
 
 
 def _untraced_fds(ops: pl.DataFrame) -> dict[str, int]:
@@ -117,13 +150,25 @@ def _untraced_fds(ops: pl.DataFrame) -> dict[str, int]:
     return dict(untraced.iter_rows())
 
 
-def _exports_without_fd(ops: pl.DataFrame) -> dict[tuple[str, int], int]:
-    """Per (source, dma-buf) exported without any fd of it seen: the export's seq."""
-    exports = (
-        ops.filter(pl.col("op") == "dmabuf_export")
-        .group_by("source", "dmabuf")
-        .agg(pl.col("seq").min())
+def _exports_without_fd(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, int]]]:
+    """Per (source, dma-buf address), the spans ``[export, next export)`` of the exports of which
+    no fd was seen (a released dma-buf's address is reused by later exports)."""
+    rows = (
+        ops.filter(pl.col("op").is_in(["dmabuf_export", "dmabuf_fd"]))
+        .select("source", "dmabuf", "seq", pl.col("op").cast(pl.String))
+        .iter_rows()
     )
-    with_fd = ops.filter(pl.col("op") == "dmabuf_fd").select("source", "dmabuf").unique()
-    missing = exports.join(with_fd, on=["source", "dmabuf"], how="anti")
-    return {(s, d): seq for s, d, seq in missing.iter_rows()}
+    spans: dict[tuple[str, int], list[list[int]]] = defaultdict(list)  # [start, end, fds]
+    for source, db, seq, op in rows:
+        mine = spans[(source, db)]
+        if op == "dmabuf_export":
+            if mine:
+                mine[-1][1] = seq
+            mine.append([seq, 1 << 62, 0])
+        elif mine:
+            mine[-1][2] += 1
+    return {
+        key: [(a, b) for a, b, fds in mine if fds == 0]
+        for key, mine in spans.items()
+        if any(fds == 0 for _, _, fds in mine)
+    }
