@@ -8,7 +8,10 @@ not, and the sample is *not compared* (``comparable`` false, with the reason), w
 
 - ``first seen mid-life``: the object or dma-buf was not created in the capture, and this counter
   has not been sampled since it was first seen (a sample tells the model the value; from then on
-  it follows it);
+  it follows it). A ``refcount`` sampled before the task that first showed the object returned to
+  userspace does not tell it: the calls in flight then may hold references the model never saw
+  taken (a capture that starts between drm_gem_shmem_create and the handle's creation: the
+  creator's reference, put at the ioctl's return);
 - ``events lost``: events may have been lost between the time the counter was last known and
   the sample (``CPU:N [LOST M EVENTS]`` since that CPU's previous event; a ring buffer overrun
   since the capture's start, up to each CPU's first event);
@@ -29,6 +32,8 @@ from collections import defaultdict
 
 import polars as pl
 
+from tracekit.model.reference import BOUNDARIES
+
 OBJECT_COUNTERS = ("refcount", "handle_count", "pages_use_count", "vmap_use_count")
 DMABUF_COUNTERS = ("f_count", "vmapping_counter")
 
@@ -46,6 +51,7 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     untraced_from = _untraced_fds(ops)
     no_fd = _exports_without_fd(ops)
     windows = _loss_windows(ops)
+    settled = _settled(ops)
     events = (
         ops.filter(pl.col("op").is_in(["create", "dmabuf_export", "dmabuf_release"]))
         .select("source", "seq", pl.col("op").cast(pl.String), "object", "generation", "dmabuf")
@@ -95,10 +101,40 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             reason = "events lost"
         comparable.append(reason is None)
         why.append(reason)
-        known[key] = seq  # the model takes the kernel's value here
+        if counter != "refcount" or seq > settled.get((source, obj, gen or 0), -1):
+            known[key] = seq  # the model takes the kernel's value here
     return checks.with_columns(
         comparable=pl.Series(comparable, dtype=pl.Boolean), why=pl.Series(why, dtype=pl.String)
     )
+
+
+def _settled(ops: pl.DataFrame) -> dict[tuple[str, int, int], int]:
+    """Per object not created in the capture (generation 0), the seq of the first return to
+    userspace of the task that first showed it: its references borrowed before then are unknown."""
+    first = (
+        ops.filter(pl.col("object").is_not_null() & (pl.col("generation") == 0))
+        .group_by("source", "object")
+        .agg(pl.col("seq").min().alias("first"), pl.col("pid").sort_by("seq").first())
+    )
+    if first.height == 0:
+        return {}
+    boundaries = (
+        ops.filter(pl.col("op").is_in(list(BOUNDARIES)))
+        .select("source", "pid", pl.col("seq").alias("settled"))
+        .sort("settled")
+    )
+    at = first.sort("first").join_asof(
+        boundaries,
+        left_on="first",
+        right_on="settled",
+        by=["source", "pid"],
+        strategy="forward",
+        check_sortedness=False,
+    )
+    return {
+        (source, obj, 0): (1 << 62 if settled is None else settled)
+        for source, obj, settled in at.select("source", "object", "settled").iter_rows()
+    }
 
 
 def _loss_windows(ops: pl.DataFrame) -> dict[str, list[tuple[int, int]]]:

@@ -155,6 +155,15 @@ def _spec_expr(spec: str, ev_cols: set[str]) -> pl.Expr:
     return base
 
 
+def _int_spec(spec: str, ev_cols: set[str]) -> pl.Expr:
+    """An integer value spec; ``:fileref`` reads a file_ref_t as the count it holds."""
+    if spec.endswith(":fileref"):
+        raw = parse_int(_spec_expr(spec.removesuffix(":fileref"), ev_cols))
+        # "return c + 1" below FILE_REF_RELEASED (0xc000...: negative as s64), else 0
+        return pl.when(raw >= 0).then(raw + 1).when(raw.is_not_null()).then(0)
+    return parse_int(_spec_expr(spec.removesuffix(":dec"), ev_cols))
+
+
 def _inner_col(spec: str) -> str:
     return "_inner_" + re.sub(r"\W", "_", spec)
 
@@ -394,7 +403,7 @@ def _rule_ops(m: pl.DataFrame, rule: EventRule, rank: int) -> pl.DataFrame:
                 ]
             )
         elif col in INT_COLUMNS:
-            values[col] = parse_int(text)
+            values[col] = pl.coalesce([_int_spec(a, cols) for a in alts])
         else:
             values[col] = text
     owner: pl.Expr = pl.lit(rule.owner, pl.String)

@@ -8,9 +8,18 @@ that the model counts as that kernel did. They run at the end of normalisation, 
   importer's vmap_use_count and calls dma_buf_vmap for the first one only
   ("if (shmem->vmap_use_count++ > 0) return 0; if (obj->import_attach) dma_buf_vmap(...)");
   6.12 hands every vmap to dma_buf_vmap and leaves vmap_use_count alone.
-- :func:`pin_pages`: drm_gem_pin of a shmem object takes a pages reference. On 6.1 the
-  drm_gem_shmem_get_pages_locked it calls is probed; on 6.12 it is static and inlined into
-  drm_gem_shmem_pin_locked, so the reference is taken without an event.
+- :func:`hidden_vunmaps`: a vunmap of a shmem object that only its dispatcher shows. On 6.18
+  drm_gem_shmem_vunmap_locked is inlined into the object's vunmap callback, so drm_gem_vunmap
+  and drm_gem_dmabuf_vunmap are all a capture shows of it; 6.1 and 6.12 show the helper.
+- :func:`hidden_detach_unpins`: the unpin of a PRIME detach that only drm_gem_map_detach shows.
+  6.18 inlines drm_gem_unpin and drm_gem_shmem_unpin_locked there, while the attach's pin
+  still shows (drm_gem_shmem_pin_locked).
+- :func:`pin_pages`: a shmem pin takes a pages reference. On 6.1 every drm_gem_shmem_pin calls
+  drm_gem_shmem_get_pages, which is probed. Since 6.10 pins are counted in pages_pin_count and
+  only the first pin takes pages (and the last unpin puts them): "if
+  (refcount_inc_not_zero(&shmem->pages_pin_count)) return 0; ret =
+  drm_gem_shmem_get_pages_locked(shmem);". 6.12 inlines that get_pages into
+  drm_gem_shmem_pin_locked, so the first pin's reference is taken without an event.
 - :func:`framebuffer_objects`: which objects a framebuffer's destroy puts. The framebuffer's
   vmaps name them (drm_gem_fb_vmap -> drm_gem_vmap(obj)); on kernels where a framebuffer also
   holds a handle reference (6.12.y: drm_gem_fb_init_with_funcs takes
@@ -74,30 +83,176 @@ def imported_vmaps(ops: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def pin_pages(ops: pl.DataFrame) -> pl.DataFrame:
-    """Add the pages reference a shmem pin takes when no get_pages event shows it (and the
-    put for an unpin the same way)."""
-    shmem = ops.filter(pl.col("profile") == "gem_shmem").select("source", "object").unique()
-    out = [ops]
-    for pin, pages in (("pin", "get_pages"), ("unpin", "put_pages")):
-        pins = ops.filter(pl.col("op") == pin).join(shmem, on=["source", "object"], how="semi")
-        if pins.height == 0:
-            continue
-        # the pages op the pin made, if probed, is the task's next op on that object
-        nxt = (
-            ops.filter(~pl.col("op").is_in(CALLS) & pl.col("object").is_not_null())
-            .sort(["source", "seq"])
-            .with_columns(_next=pl.col("op").shift(-1).over(["source", "pid", "object"]))
+def _shmem_objects(ops: pl.DataFrame) -> pl.DataFrame:
+    """(source, object) of the objects some shmem helper event names."""
+    return ops.filter(pl.col("profile") == "gem_shmem").select("source", "object").unique()
+
+
+def _on_object(
+    ops: pl.DataFrame, objects: pl.DataFrame, calls: tuple[str, ...] = ()
+) -> pl.DataFrame:
+    """Each task's ops on the ``objects`` (source, object), in order, with the next one's op
+    and func: the counting ops, and the call entries of ``calls`` (the dispatchers whose effect
+    is in question)."""
+    keep = ~pl.col("op").is_in(CALLS) | (
+        (pl.col("op") == "call_enter") & pl.col("func").is_in(calls)
+    )
+    key = ["source", "pid", "object"]
+    return (
+        ops.filter(keep & pl.col("object").is_not_null())
+        .join(objects.unique(), on=["source", "object"], how="semi")
+        .sort(["source", "seq"], maintain_order=True)
+        .with_columns(
+            _next=pl.col("op").shift(-1).over(key),
+            _next_func=pl.col("func").shift(-1).over(key),
         )
+    )
+
+
+VUNMAP_CALLS = (
+    "drm_gem_vunmap",
+    "drm_gem_vunmap_locked",
+    "drm_gem_vunmap_unlocked",
+    "drm_gem_dmabuf_vunmap",
+)
+
+
+def hidden_vunmaps(ops: pl.DataFrame) -> pl.DataFrame:
+    """Add the vunmap of a shmem object whose dispatcher call is not followed by the helper's
+    own vunmap (the innermost dispatcher of the object decides)."""
+    calls = ops.filter((pl.col("op") == "call_enter") & pl.col("func").is_in(VUNMAP_CALLS))
+    if calls.height == 0:
+        return ops
+    objects = calls.select("source", "object").join(_shmem_objects(ops), on=["source", "object"])
+    if objects.height == 0:
+        return ops
+    seen = _on_object(ops, objects, VUNMAP_CALLS)
+    hidden = seen.filter(
+        (pl.col("op") == "call_enter")
+        & ~pl.col("_next_func").is_in(VUNMAP_CALLS).fill_null(False)
+        & pl.col("_next").ne_missing(pl.lit("vunmap"))
+    )
+    if hidden.height == 0:
+        return ops
+    added = _next_op_at(
+        ops,
+        hidden.select(ops.columns),
+        "vunmap",
+        func=pl.format("{} (vunmap, the helper inlined)", pl.col("func")),
+    )
+    return pl.concat([ops, added]).sort(["source", "seq"], maintain_order=True)
+
+
+def hidden_detach_unpins(ops: pl.DataFrame) -> pl.DataFrame:
+    """Add the unpin of a PRIME detach whose attach pinned the exporter's object but which
+    shows no unpin of it."""
+    attach_calls = ("drm_gem_map_attach",)
+    detaches = ops.filter(
+        (pl.col("op") == "call_enter")
+        & (pl.col("func") == "drm_gem_map_detach")
+        & pl.col("dmabuf").is_not_null()
+    )
+    if detaches.height == 0:
+        return ops
+    attaches = ops.filter((pl.col("op") == "call_enter") & pl.col("func").is_in(attach_calls))
+    seen = _on_object(ops, attaches.select("source", "object"), attach_calls)
+    # the attaches that pinned: the task's next op on the object is a pin
+    pinned = (
+        seen.filter((pl.col("func") == "drm_gem_map_attach") & (pl.col("_next") == "pin"))
+        .filter(pl.col("dmabuf").is_not_null())
+        .select(
+            "source",
+            "dmabuf",
+            pl.col("seq").alias("_attach_seq"),
+            pl.col("object").alias("_obj"),
+            pl.col("generation").alias("_gen"),
+        )
+        .sort("_attach_seq")
+    )
+    if pinned.height == 0:
+        return ops
+    # each detach's exporter object: the one its dma-buf's latest pinning attach pinned
+    linked = (
+        detaches.sort("seq")
+        .join_asof(
+            pinned,
+            left_on="seq",
+            right_on="_attach_seq",
+            by=["source", "dmabuf"],
+            strategy="backward",
+            check_sortedness=False,  # sorted by seq; within each dma-buf too
+        )
+        .filter(pl.col("_obj").is_not_null())
+    )
+    if linked.height == 0:
+        return ops
+    # ... unless the task's next op on that object, after the detach, is its unpin
+    after = (
+        ops.filter(~pl.col("op").is_in(CALLS) & pl.col("object").is_not_null())
+        .select(
+            "source",
+            "pid",
+            pl.col("object").alias("_obj"),
+            pl.col("seq").alias("_after_seq"),
+            pl.col("op").alias("_after_op"),
+        )
+        .sort("_after_seq")
+    )
+    linked = (
+        linked.with_columns(pl.col("seq").alias("_from"))
+        .sort("_from")
+        .join_asof(
+            after,
+            left_on="_from",
+            right_on="_after_seq",
+            by=["source", "pid", "_obj"],
+            strategy="forward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        .filter(pl.col("_after_op").ne_missing(pl.lit("unpin")))
+    )
+    if linked.height == 0:
+        return ops
+    added = _next_op_at(
+        ops,
+        linked.with_columns(object=pl.col("_obj"), generation=pl.col("_gen")).select(ops.columns),
+        "unpin",
+        func=pl.lit("drm_gem_map_detach (unpin, inlined)"),
+    )
+    return pl.concat([ops, added]).sort(["source", "seq"], maintain_order=True)
+
+
+def pin_pages(ops: pl.DataFrame) -> pl.DataFrame:
+    """Add the pages reference a shmem object's first pin takes when no get_pages event shows
+    it (and the put of its last unpin the same way)."""
+    shmem = _shmem_objects(ops)
+    pins = ops.filter(pl.col("op").is_in(["pin", "unpin"])).join(
+        shmem, on=["source", "object"], how="semi"
+    )
+    if pins.height == 0:
+        return ops
+    key = ["source", "object", "generation"]
+    # the object's pin count before each pin or unpin (pages_pin_count; 0 before the first)
+    delta = pl.when(pl.col("op") == "pin").then(1).otherwise(-1)
+    pins = pins.sort(["source", "seq"], maintain_order=True).with_columns(
+        _before=(delta.cum_sum() - delta).over(key)
+    )
+    # the pages op the pin made, if probed, is the task's next op on that object
+    nxt = _on_object(ops, pins.select("source", "object"))
+    out = [ops]
+    for pin, pages, before in (("pin", "get_pages", 0), ("unpin", "put_pages", 1)):
         shown = nxt.filter((pl.col("op") == pin) & (pl.col("_next") == pages)).select(
             "source", "seq"
         )
-        missing = pins.join(shown, on=["source", "seq"], how="anti")
+        missing = pins.filter((pl.col("op") == pin) & (pl.col("_before") == before)).join(
+            shown, on=["source", "seq"], how="anti"
+        )
         if missing.height:
             out.append(
                 _next_op_at(
                     ops,
-                    missing,
+                    missing.select(ops.columns),
                     pages,
                     func=pl.format("{} (pages reference, no event)", pl.col("func")),
                     pages_use_count=pl.lit(None, pl.Int64),
@@ -172,6 +327,12 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
 
 def apply_all(ops: pl.DataFrame) -> pl.DataFrame:
     """Every dialect rewrite, in order."""
-    for rewrite in (imported_vmaps, pin_pages, framebuffer_objects):
+    for rewrite in (
+        hidden_vunmaps,
+        imported_vmaps,
+        hidden_detach_unpins,
+        pin_pages,
+        framebuffer_objects,
+    ):
         ops = rewrite(ops)
     return ops

@@ -20,7 +20,9 @@ with ``--profiles``). Each ``[[event]]`` entry says:
     (the first event of ``FUNC`` inside this call, by the same task), ``KEY[0]`` / ``KEY[1]``
     (the halves of ``ctx:seqno``), or ``payload`` (the whole text). ``KEY:hex`` reads a bare hex
     number (syscall tracepoints print ``sys_close(fd: a)``), ``KEY:dec`` a decimal identity where
-    pointers are expected (a dma-buf's ``ino``); ``KEY: value`` pairs are read like ``KEY=value``.
+    pointers are expected (a dma-buf's ``ino``), ``KEY:fileref`` a ``file_ref_t`` (Linux 6.13+
+    ``file->f_ref``: the count minus one, or a released value) as the count it holds;
+    ``KEY: value`` pairs are read like ``KEY=value``.
 ``when``
     A condition (``grammars/condition.lark``) over those names; the op is emitted where it holds.
     ``caller`` is the function the call returned to (from the return probe's location), so an
@@ -64,7 +66,7 @@ FIELD_COLUMNS = frozenset(OPS) - {
 }
 """The OPS columns a profile may fill from an event's payload."""
 _SPEC = re.compile(
-    r"^(?:payload|(?:entry\.|outer\.|inner\.[A-Za-z_][\w.]*\.)?[A-Za-z_][\w$]*(?:\[[01]\])?(?::hex|:dec)?)$"
+    r"^(?:payload|(?:entry\.|outer\.|inner\.[A-Za-z_][\w.]*\.)?[A-Za-z_][\w$]*(?:\[[01]\])?(?::hex|:dec|:fileref)?)$"
 )
 _KEYS = {
     "match",
