@@ -131,3 +131,32 @@ def test_file_ref_values(tmp_capture) -> None:
     )
     ops = _ops(path)
     assert ops["f_count"].to_list() == [2, 1, 0]
+
+
+RECORDED_7_3 = TRACES / "real" / "linux-7.3" / "tracekit_record_leak_at_exit.txt"
+
+
+def test_dma_buf_tracepoints_next_to_the_kprobes_are_one_view() -> None:
+    """7.3 traces each dma-buf operation by pointer (kprobes) and by inode (its tracepoints):
+    the kprobe view is kept, so the dma-buf is one, and nothing is counted twice."""
+    text = RECORDED_7_3.read_text()
+    assert "dma_buf_put: exp_name=drm" in text and "dma_buf_put: (dma_buf_put" in text
+    ops = _ops(RECORDED_7_3)
+    assert ops.filter(pl.col("profile") == "dma_buf_events").height == 0
+    assert ops.filter(pl.col("op") == "dmabuf_put")["dmabuf"].n_unique() == 1
+    result = run_check([str(RECORDED_7_3)])
+    assert result.findings.height == 0
+    assert result.replayed.disagreements.height == 0
+
+
+def test_dma_buf_tracepoints_alone_do_not_drive_the_file_count(tmp_path: Path) -> None:
+    """With the tracepoints only, a PRIME export shows one reference (dma_buf_export) and two
+    puts at file close (the handle cache's get_dma_buf and obj->dma_buf's have no event): the
+    count they show is not the file's, and is not followed."""
+    text = RECORDED_7_3.read_text().splitlines(True)
+    only = tmp_path / "tracepoints.txt"
+    only.write_text("".join(x for x in text if ": (" not in x))  # no kprobe lines left
+    ops = _ops(only)
+    assert set(ops.filter(pl.col("dmabuf").is_not_null())["op"]) == {"dmabuf_export", "sample"}
+    result = run_check([str(only)])
+    assert result.findings.height == 0, result.findings.select("rule", "message").rows()

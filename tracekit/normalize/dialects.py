@@ -8,6 +8,9 @@ that the model counts as that kernel did. They run at the end of normalisation, 
   importer's vmap_use_count and calls dma_buf_vmap for the first one only
   ("if (shmem->vmap_use_count++ > 0) return 0; if (obj->import_attach) dma_buf_vmap(...)");
   6.12 hands every vmap to dma_buf_vmap and leaves vmap_use_count alone.
+- :func:`one_dmabuf_view`: Linux 6.19+ has dma-buf tracepoints (keyed by the file's inode
+  number) next to the dma-buf kprobes (keyed by the struct dma_buf pointer): a capture with both
+  sees each operation twice, under two keys. The kprobe view is kept.
 - :func:`hidden_vunmaps`: a vunmap of a shmem object that only its dispatcher shows. On 6.18
   drm_gem_shmem_vunmap_locked is inlined into the object's vunmap callback, so drm_gem_vunmap
   and drm_gem_dmabuf_vunmap are all a capture shows of it; 6.1 and 6.12 show the helper.
@@ -80,6 +83,21 @@ def imported_vmaps(ops: pl.DataFrame) -> pl.DataFrame:
             .otherwise(pl.col("op")),
         )
         .drop("_drop")
+    )
+
+
+def one_dmabuf_view(ops: pl.DataFrame) -> pl.DataFrame:
+    """Drop the dma-buf tracepoint ops of the captures that have the dma-buf kprobes too."""
+    tracepoints = (pl.col("profile") == "dma_buf_events").fill_null(False)
+    both = (
+        ops.filter((pl.col("profile") == "dma_buf") & pl.col("dmabuf").is_not_null())
+        .select("source")
+        .unique()
+    )
+    if both.height == 0 or ops.filter(tracepoints).height == 0:
+        return ops
+    return ops.filter(
+        ~(tracepoints & pl.col("source").is_in(both["source"].implode())).fill_null(True)
     )
 
 
@@ -328,6 +346,7 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
 def apply_all(ops: pl.DataFrame) -> pl.DataFrame:
     """Every dialect rewrite, in order."""
     for rewrite in (
+        one_dmabuf_view,
         hidden_vunmaps,
         imported_vmaps,
         hidden_detach_unpins,
