@@ -11,11 +11,11 @@ that the model counts as that kernel did. They run at the end of normalisation, 
 - :func:`one_dmabuf_view`: Linux 6.19+ has dma-buf tracepoints (keyed by the file's inode
   number) next to the dma-buf kprobes (keyed by the struct dma_buf pointer): a capture with both
   sees each operation twice, under two keys. The kprobe view is kept.
-- :func:`hidden_vunmaps`: a vunmap of a shmem object that only its dispatcher shows. On 6.18
+- :func:`hidden_vunmaps`: a vunmap of a shmem object that only its dispatcher shows. From 6.16
   drm_gem_shmem_vunmap_locked is inlined into the object's vunmap callback, so drm_gem_vunmap
   and drm_gem_dmabuf_vunmap are all a capture shows of it; 6.1 and 6.12 show the helper.
 - :func:`hidden_detach_unpins`: the unpin of a PRIME detach that only drm_gem_map_detach shows.
-  6.18 inlines drm_gem_unpin and drm_gem_shmem_unpin_locked there, while the attach's pin
+  6.17 and later show no drm_gem_unpin or drm_gem_shmem_unpin_locked there, while the attach's pin
   still shows (drm_gem_shmem_pin_locked).
 - :func:`pin_pages`: a shmem pin takes a pages reference. On 6.1 every drm_gem_shmem_pin calls
   drm_gem_shmem_get_pages, which is probed. Since 6.10 pins are counted in pages_pin_count and
