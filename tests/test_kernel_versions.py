@@ -162,3 +162,16 @@ def test_dma_buf_tracepoints_alone_do_not_drive_the_file_count(tmp_path: Path) -
     assert set(ops.filter(pl.col("dmabuf").is_not_null())["op"]) == {"dmabuf_export", "sample"}
     result = run_check([str(only)])
     assert result.findings.height == 0, result.findings.select("rule", "message").rows()
+
+
+def test_no_vunmap_is_added_where_the_capture_shows_no_vmap() -> None:
+    """The rig's built-in template on 6.18 has no drm_gem_shmem_vmap_locked: no vmap is seen, so
+    the dispatchers' vunmaps are not recovered either (they would be vunmaps of nothing mapped,
+    a false TK002, as they were before this was checked)."""
+    path = TRACES / "real" / "linux-6.18-default-probes" / "cirrus_prime.txt"
+    ops = _ops(path)
+    assert ops.filter(pl.col("func").is_in(["drm_gem_vunmap", "drm_gem_dmabuf_vunmap"])).height
+    assert ops.filter(pl.col("op") == "vmap").height == 0
+    assert ops.filter(pl.col("func").str.contains("the helper inlined")).height == 0
+    result = run_check([str(path)])
+    assert result.findings.height == 0 and result.replayed.disagreements.height == 0

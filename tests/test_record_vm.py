@@ -41,4 +41,5 @@ def test_recorded_by_our_script_in_a_real_kernel(tmp_path: Path) -> None:
     ops = res.replayed.ops
     released = ops.filter(ops["func"].is_in(["drm_gem_object_release_handle", "dma_buf_release"]))
     assert released.height >= 2
-    assert (tmp_path / "record.log").read_text().count("refused:") <= 4
+    # the probes of functions the kernel does not have: 2 on 6.12, 7-8 on 6.16 - 7.3 (KPKG=...)
+    assert (tmp_path / "record.log").read_text().count("refused:") <= 8

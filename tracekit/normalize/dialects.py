@@ -150,6 +150,14 @@ def hidden_vunmaps(ops: pl.DataFrame) -> pl.DataFrame:
         & ~pl.col("_next_func").is_in(VUNMAP_CALLS).fill_null(False)
         & pl.col("_next").ne_missing(pl.lit("vunmap"))
     )
+    # only where the capture shows the object's vmaps: a probe set without the helper's vmap
+    # (the rig's built-in template on 6.16+) shows neither, and a vunmap alone would be a
+    # "vunmap with nothing mapped" that never happened
+    key = ["source", "object", "generation"]
+    first_vmap = (
+        ops.filter(pl.col("op") == "vmap").group_by(key).agg(pl.col("seq").min().alias("_vmap"))
+    )
+    hidden = hidden.join(first_vmap, on=key, how="inner").filter(pl.col("_vmap") < pl.col("seq"))
     if hidden.height == 0:
         return ops
     added = _next_op_at(
