@@ -6,9 +6,13 @@ provenance next to it; no test reads ../shared at run time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tracekit.ingest.lines import Mode, detect
+from tracekit.ingest.source import lines_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -18,6 +22,19 @@ TRACES = ROOT / "traces"
 def fixture_files() -> list[Path]:
     """Every trace or log fixture (PROVENANCE.md files are not captures)."""
     return sorted(p for p in FIXTURES.rglob("*.txt") if p.is_file())
+
+
+def detected_mode(path: Path) -> Mode:
+    """The format and layout tracekit detects in a capture's first lines."""
+    return detect(lines_frame(path.read_bytes()[: 1 << 20], 1).head(800)["text"].to_list())
+
+
+def captures_read_as(keep: Callable[[Mode], bool]) -> list[Path]:
+    """The fixtures and bundled traces (not their READMEs or probe lists) whose detected mode
+    ``keep`` accepts."""
+    real = sorted(TRACES.rglob("*.txt")) if TRACES.exists() else []
+    files = [p for p in fixture_files() + real if "README" not in p.name and "probes" not in p.name]
+    return [p for p in files if keep(detected_mode(p))]
 
 
 def rel(path: Path) -> str:

@@ -16,20 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import TRACES, fixture_files, rel
+from tests.conftest import captures_read_as, detected_mode, rel
 from tracekit.ingest import compiled, fast
-from tracekit.ingest.lines import detect
 from tracekit.ingest.source import lines_frame
-
-
-def _mode(path: Path):
-    return detect(lines_frame(path.read_bytes()[: 1 << 20], 1).head(800)["text"].to_list())
-
-
-def _captures() -> list[Path]:
-    real = sorted(TRACES.rglob("*.txt")) if TRACES.exists() else []
-    files = [p for p in fixture_files() + real if "README" not in p.name and "probes" not in p.name]
-    return [p for p in files if _mode(p).layout is not None]
 
 
 def _same(lines: pl.DataFrame, layout: fast.Layout) -> int:
@@ -52,10 +41,10 @@ def _same(lines: pl.DataFrame, layout: fast.Layout) -> int:
     return compiled.cut(lines, layout)[0].height
 
 
-@pytest.mark.parametrize("path", _captures(), ids=rel)
+@pytest.mark.parametrize("path", captures_read_as(lambda mode: mode.layout is not None), ids=rel)
 def test_compiled_cut_equals_polars_on_captures(path: Path) -> None:
     lines = lines_frame(path.read_bytes(), 1)
-    layout = _mode(path).layout
+    layout = detected_mode(path).layout
     assert layout is not None
     cut = _same(lines, layout)
     events = fast.parse_ftrace_frame(lines, layout, engine="polars")[0].height

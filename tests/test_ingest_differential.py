@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tests.conftest import TRACES, fixture_files, rel
+from tests.conftest import captures_read_as, detected_mode, rel
 from tracekit.ingest import fast
 from tracekit.ingest.grammar import (
     LineError,
@@ -23,7 +23,6 @@ from tracekit.ingest.grammar import (
     parse_probe,
     parse_trace_cmd,
 )
-from tracekit.ingest.lines import detect
 from tracekit.ingest.source import lines_frame
 
 COLUMNS = [
@@ -43,17 +42,6 @@ COLUMNS = [
 ]
 
 
-def _mode(path: Path):
-    return detect(lines_frame(path.read_bytes()[: 1 << 20], 1).head(800)["text"].to_list())
-
-
-def _captures() -> list[Path]:
-    """The tracefs captures (the fast path's input): fixtures and traces/."""
-    real = sorted(TRACES.rglob("*.txt")) if TRACES.exists() else []
-    files = [p for p in fixture_files() + real if "README" not in p.name and "probes" not in p.name]
-    return [p for p in files if _mode(p).layout is not None]
-
-
 def _lark_row(text: str) -> dict[str, Any] | None:
     try:
         parsed = parse_ftrace(text)
@@ -66,11 +54,13 @@ def _lark_row(text: str) -> dict[str, Any] | None:
     return {c: fields.get(c) for c in COLUMNS}
 
 
-@pytest.mark.parametrize("path", _captures(), ids=rel)
+@pytest.mark.parametrize(  # the tracefs captures: the fast path's input
+    "path", captures_read_as(lambda mode: mode.layout is not None), ids=rel
+)
 def test_fast_path_equals_lark(path: Path) -> None:
     data = path.read_bytes()
     lines = lines_frame(data, 1)
-    mode = _mode(path)
+    mode = detected_mode(path)
     assert mode.layout is not None
     events, rest = fast.parse_ftrace_frame(lines, mode.layout)
     assert events.height + rest.height == lines.height
@@ -108,13 +98,6 @@ def test_fast_path_refuses_odd_widths() -> None:
     assert events.height == 0 and rest.height == 2
 
 
-def _regex_captures() -> list[Path]:
-    """trace-cmd and perf captures (fixtures and traces/)."""
-    real = sorted(TRACES.rglob("*.txt")) if TRACES.exists() else []
-    files = [p for p in fixture_files() + real if "README" not in p.name]
-    return [p for p in files if _mode(p).fmt in ("trace_cmd", "perf")]
-
-
 def _lark_tool_row(text: str, fmt: str) -> dict[str, Any] | None:
     parser = parse_trace_cmd if fmt == "trace_cmd" else parse_perf
     try:
@@ -130,10 +113,12 @@ def _lark_tool_row(text: str, fmt: str) -> dict[str, Any] | None:
     return {c: fields.get(c) for c in [*COLUMNS, "system"]}
 
 
-@pytest.mark.parametrize("path", _regex_captures(), ids=rel)
+@pytest.mark.parametrize(  # trace-cmd and perf captures
+    "path", captures_read_as(lambda mode: mode.fmt in ("trace_cmd", "perf")), ids=rel
+)
 def test_regex_path_equals_lark(path: Path) -> None:
     lines = lines_frame(path.read_bytes(), 1)
-    fmt = _mode(path).fmt
+    fmt = detected_mode(path).fmt
     assert fmt is not None
     events, rest = fast.parse_regex_frame(lines, fmt)
     assert events.height + rest.height == lines.height
