@@ -213,8 +213,10 @@ def hidden_detach_unpins(ops: pl.DataFrame) -> pl.DataFrame:
     if linked.height == 0:
         return ops
     # ... unless the task's next op on that object, after the detach, is its unpin
+    pinned_objects = linked.select("source", pl.col("_obj").alias("object")).unique()
     after = (
         ops.filter(~pl.col("op").is_in(CALLS) & pl.col("object").is_not_null())
+        .join(pinned_objects, on=["source", "object"], how="semi")
         .select(
             "source",
             "pid",
