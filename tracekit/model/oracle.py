@@ -20,7 +20,12 @@ not, and the sample is *not compared* (``comparable`` false, with the reason), w
   and their ``close``, ``exit`` and ``fork`` are not in the capture), from that task's first event;
 - ``export fd not traced``: an ``f_count`` of a dma-buf exported without its fd being seen
   (Linux 6.12 installs a PRIME export's fd without ``dma_buf_fd``): closing that fd drops a
-  reference the model cannot tie to it.
+  reference the model cannot tie to it;
+- ``fd installed unseen``: an ``f_count`` of a dma-buf a task used through an fd the capture
+  never showed it get (``dup``, ``fcntl(F_DUPFD)``, ``SCM_RIGHTS``:
+  :func:`tracekit.normalize.dialects.hidden_fds` adds its reference where the fd is first used).
+  When the fd was made is unknown: from the dma-buf's export up to that use, and at the first
+  sample after it (a sample in between may have counted the reference already).
 
 Everything else must agree, and ``tracekit replay --verify`` reports each difference as a
 disagreement; the samples not compared are counted, by reason, never hidden.
@@ -33,6 +38,7 @@ from collections import defaultdict
 import polars as pl
 
 from tracekit.model.reference import BOUNDARIES
+from tracekit.normalize.dialects import UNSEEN_FD
 
 OBJECT_COUNTERS = ("refcount", "handle_count", "pages_use_count", "vmap_use_count")
 DMABUF_COUNTERS = ("f_count", "vmapping_counter")
@@ -50,6 +56,8 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
         return checks.with_columns(comparable=pl.lit(None, pl.Boolean), why=pl.lit(None, pl.String))
     untraced_from = _untraced_fds(ops)
     no_fd = _exports_without_fd(ops)
+    unseen = _unseen_fds(ops)
+    last_f_count: dict[tuple[str, int], int] = {}  # (source, dma-buf) -> seq of its last sample
     windows = _loss_windows(ops)
     settled = _settled(ops)
     events = (
@@ -99,6 +107,13 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             reason = "first seen mid-life"
         elif any(max(since, a) < min(seq, b) for a, b in windows.get(source, ())):
             reason = "events lost"
+        elif counter == "f_count" and any(
+            a <= seq < e or (e < seq < b and last_f_count.get((source, obj), -1) < e)
+            for a, e, b in unseen.get((source, obj), ())
+        ):
+            reason = "fd installed unseen"
+        if counter == "f_count":
+            last_f_count[(source, obj)] = seq
         comparable.append(reason is None)
         why.append(reason)
         if counter != "refcount" or seq > settled.get((source, obj, gen or 0), -1):
@@ -186,11 +201,42 @@ def _untraced_fds(ops: pl.DataFrame) -> dict[str, int]:
     return dict(untraced.iter_rows())
 
 
+def _unseen_fds(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, int, int]]]:
+    """Per (source, dma-buf address), ``(a, e, b)`` for each fd installed unseen: its first use
+    ``e``, the start ``a`` of the dma-buf's life then (its export, else the last release at that
+    address, else the capture's start) and its end ``b`` (the next release)."""
+    rows = (
+        ops.filter(
+            pl.col("op").is_in(["dmabuf_export", "dmabuf_release"])
+            | (pl.col("op") == "dmabuf_fd") & pl.col("func").str.ends_with(UNSEEN_FD)
+        )
+        .select("source", "dmabuf", "seq", pl.col("op").cast(pl.String))
+        .iter_rows()
+    )
+    life: dict[tuple[str, int], int] = {}
+    open_uses: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
+    out: dict[tuple[str, int], list[tuple[int, int, int]]] = defaultdict(list)
+    for source, db, seq, op in rows:
+        key = (source, db)
+        if op == "dmabuf_fd":
+            open_uses[key].append((life.get(key, -1), seq))
+            continue
+        # an export or a release ends the dma-buf at this address that was before
+        out[key].extend((a, e, seq) for a, e in open_uses.pop(key, ()))
+        life[key] = seq
+    for key, uses in open_uses.items():
+        out[key].extend((a, e, 1 << 62) for a, e in uses)
+    return dict(out)
+
+
 def _exports_without_fd(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, int]]]:
     """Per (source, dma-buf address), the spans ``[export, next export)`` of the exports of which
     no fd was seen (a released dma-buf's address is reused by later exports)."""
     rows = (
-        ops.filter(pl.col("op").is_in(["dmabuf_export", "dmabuf_fd"]))
+        ops.filter(
+            pl.col("op").is_in(["dmabuf_export", "dmabuf_fd"])
+            & ~pl.col("func").str.ends_with(UNSEEN_FD).fill_null(False)
+        )
         .select("source", "dmabuf", "seq", pl.col("op").cast(pl.String))
         .iter_rows()
     )

@@ -11,6 +11,13 @@ that the model counts as that kernel did. They run at the end of normalisation, 
 - :func:`one_dmabuf_view`: Linux 6.19+ has dma-buf tracepoints (keyed by the file's inode
   number) next to the dma-buf kprobes (keyed by the struct dma_buf pointer): a capture with both
   sees each operation twice, under two keys. The kprobe view is kept.
+- :func:`hidden_fds`: an fd of a dma-buf that a task uses (an import's ``dma_buf_get(fd)``, an
+  ``mmap(fd)`` of the dma-buf) but was never seen to get: ``dup``, ``fcntl(F_DUPFD)`` and
+  ``SCM_RIGHTS`` take a file reference with no event on every kernel; so does 6.12's inlined PRIME
+  export (no ``dma_buf_fd``).
+- :func:`hidden_self_imports`: the reference a PRIME import of the device's own dma-buf takes.
+  Up to 6.16 it shows as drm_gem_prime_import_dev; from 6.17 the shmem helpers import with
+  drm_gem_shmem_prime_import_no_map, which the rig's built-in probe set does not probe.
 - :func:`hidden_vunmaps`: a vunmap of a shmem object that only its dispatcher shows. From 6.16
   drm_gem_shmem_vunmap_locked is inlined into the object's vunmap callback, so drm_gem_vunmap
   and drm_gem_dmabuf_vunmap are all a capture shows of it; 6.1 and 6.12 show the helper.
@@ -33,6 +40,8 @@ that the model counts as that kernel did. They run at the end of normalisation, 
 from __future__ import annotations
 
 import polars as pl
+
+from tracekit.schema import COUNTERS as COUNTER_COLUMNS
 
 CALLS = ("call_enter", "call_exit")
 
@@ -353,10 +362,154 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
     return ops
 
 
+UNSEEN_FD = "(an fd of the dma-buf installed unseen)"
+"""The end of the ``func`` of the ``dmabuf_fd`` ops :func:`hidden_fds` adds."""
+_SYSCALL_OPS = ("syscall_enter", "syscall_exit", "fd_close", "task_exit")
+
+
+def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
+    """Add the ``dmabuf_fd`` of an fd a task is seen using on a dma-buf but was never seen to
+    get: ``dma_buf_get(fd)`` (an import), or an ``mmap(fd)`` whose dma-buf mmap callback runs
+    (``dma_buf_mmap_internal``, the dma-buf file's own ``mmap``).
+
+    ``dup``, ``dup2``, ``fcntl(F_DUPFD)``, ``SCM_RIGHTS`` and ``fork`` install fds that take a
+    file reference (``get_file``) with no event, and the rig traces none of those syscalls. The
+    added op counts that reference where the fd is first used (the oracle does not compare the
+    dma-buf's ``f_count`` from its export to the next sample after it, since when the fd was made
+    is unknown) and ties the fd to the dma-buf, so that closing it (or the task's exit) puts it.
+    Only for tasks whose syscalls are traced: a thread shares its process's fds (no reference is
+    taken), and a task whose closes are unseen could not give the reference back."""
+    is_get = (
+        (pl.col("op") == "dmabuf_get")
+        & (pl.col("func") == "dma_buf_get")
+        & pl.col("count").is_not_null()
+    )
+    is_mmap = (pl.col("op") == "call_enter") & (pl.col("func") == "dma_buf_mmap_internal")
+    if not ops.select((is_get | is_mmap).any()).item():
+        return ops
+    is_syscall = pl.col("op").is_in(_SYSCALL_OPS) & pl.col("func").str.starts_with("sys_")
+    traced = set(ops.filter(is_syscall).select("source", "pid").unique().iter_rows())
+    relevant = ops.with_row_index("_i").filter(
+        is_get | is_mmap | pl.col("op").is_in(["dmabuf_fd", "dmabuf_release", *_SYSCALL_OPS])
+    )
+    fds: dict[tuple[str, int, int], int] = {}  # (source, pid, fd) -> dma-buf
+    mmap_fd: dict[tuple[str, int], int] = {}  # a task's mmap in progress: its fd
+    added: list[tuple[int, int]] = []  # (row, fd)
+    for i, source, pid, op, func, fd, db in relevant.select(
+        "_i", "source", "pid", pl.col("op").cast(pl.String), "func", "count", "dmabuf"
+    ).iter_rows():
+        task = (source, pid)
+        if op == "dmabuf_fd":
+            if fd is not None and db is not None:
+                fds[(source, pid, fd)] = db
+        elif op == "dmabuf_release":
+            for key in [k for k, v in fds.items() if v == db and k[0] == source]:
+                del fds[key]
+        elif op == "call_enter" or op == "dmabuf_get":
+            if op == "call_enter":
+                fd = mmap_fd.pop(task, None)
+            if fd is None or db is None or task not in traced:
+                continue
+            if fds.get((source, pid, fd)) != db:
+                fds[(source, pid, fd)] = db
+                added.append((i, fd))
+        else:  # a syscall of the task: an mmap starting, an fd closed, the task gone
+            mmap_fd.pop(task, None)
+            if func == "sys_enter_mmap" and fd is not None:
+                mmap_fd[task] = fd
+            elif op == "fd_close" and fd is not None:
+                fds.pop((source, pid, fd), None)
+            elif op == "task_exit":
+                for key in [k for k in fds if k[:2] == task]:
+                    del fds[key]
+    if not added:
+        return ops
+    rows, fd_numbers = zip(*added, strict=True)
+    at = ops[list(rows)].with_columns(count=pl.Series(fd_numbers, dtype=pl.Int64))
+    extra = _next_op_at(
+        ops,
+        at,
+        "dmabuf_fd",
+        func=pl.format("{} {}", pl.col("func"), pl.lit(UNSEEN_FD)),
+        object=pl.lit(None, pl.UInt64),
+        generation=pl.lit(None, pl.Int32),
+        owner=pl.lit(None, pl.String),
+        **{c: pl.lit(None, pl.Int64) for c in COUNTER_COLUMNS},
+    )
+    return pl.concat([ops, extra]).sort(["source", "seq"], maintain_order=True)
+
+
+FD_TO_HANDLE = ("drm_gem_prime_fd_to_handle", "drm_prime_fd_to_handle_ioctl")
+_IMPORT_OPS = ("get", "dmabuf_import", "create", "handle_create")
+
+
+def hidden_self_imports(ops: pl.DataFrame) -> pl.DataFrame:
+    """Add the reference a PRIME import of a device's own dma-buf takes when the capture does not
+    show the import: a handle is made, in a ``PRIME_FD_TO_HANDLE`` call, on the very object the
+    dma-buf it looked up exports, with no import op in between.
+
+    The import returns the exporter's object with a reference ("obj = dma_buf->priv;
+    drm_gem_object_get(obj); return obj;"), put after the handle is made. Up to 6.16 every
+    driver's import goes through drm_gem_prime_import_dev, which the rig's built-in probe set
+    shows; from 6.17 the shmem helpers' drm_gem_shmem_prime_import_no_map does it on its own."""
+    lookups = (
+        (pl.col("op") == "dmabuf_get")
+        & (pl.col("func") == "dma_buf_get")
+        & pl.col("caller").str.extract(r"^([A-Za-z_.$][\w.$]*)", 1).is_in(FD_TO_HANDLE)
+    )
+    if not ops.select(lookups.any()).item():
+        return ops
+    exporters = (
+        ops.filter((pl.col("op") == "dmabuf_export") & pl.col("object").is_not_null())
+        .select(
+            "source",
+            "dmabuf",
+            pl.col("object").alias("_exporter"),
+            pl.col("generation").alias("_generation"),
+            pl.col("seq").alias("_at"),
+        )
+        .sort("_at")
+    )
+    steps = (
+        ops.with_row_index("_i")
+        .filter(lookups | pl.col("op").is_in([*_IMPORT_OPS, *_SYSCALL_OPS]))
+        .with_columns(
+            _next=pl.col("op").shift(-1).over(["source", "pid"]),
+            _next_object=pl.col("object").shift(-1).over(["source", "pid"]),
+        )
+        .filter(lookups & (pl.col("_next") == "handle_create"))
+        .sort("seq")
+        .join_asof(
+            exporters,
+            left_on="seq",
+            right_on="_at",
+            by=["source", "dmabuf"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .filter(pl.col("_exporter") == pl.col("_next_object"))
+    )
+    if steps.height == 0:
+        return ops
+    added = _next_op_at(
+        ops,
+        ops[steps["_i"].to_list()].with_columns(
+            object=steps["_exporter"], generation=steps["_generation"]
+        ),
+        "get",
+        func=pl.lit("drm_gem_prime_fd_to_handle (self-import reference, the import not probed)"),
+        owner=pl.lit("call"),
+        count=pl.lit(None, pl.Int64),
+    )
+    return pl.concat([ops, added]).sort(["source", "seq"], maintain_order=True)
+
+
 def apply_all(ops: pl.DataFrame) -> pl.DataFrame:
     """Every dialect rewrite, in order."""
     for rewrite in (
         one_dmabuf_view,
+        hidden_fds,
+        hidden_self_imports,
         hidden_vunmaps,
         imported_vmaps,
         hidden_detach_unpins,
