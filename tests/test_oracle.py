@@ -1,8 +1,8 @@
 """Which kernel samples the model is held to (tracekit.model.oracle), on real captures.
 
-The captures of traces/real whose scenarios fork, run threads, lose events or were made with the
-rig's default probes on 6.12 hide things from the model; every other capture shows all it needs,
-and there every sample must be compared.
+The captures of traces/real whose scenarios fork, run threads, pass or duplicate fds, lose events
+or were made with the rig's default probes on 6.12 hide things from the model; every other
+capture shows all it needs, and there every sample must be compared.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ HIDDEN = {
     "fork_exit": {"fds not traced"},  # a child exits with fds open
     "threads": {"fds not traced"},  # a thread's syscalls are not traced
     "lost_events": {"first seen mid-life"},  # the ring buffer overran
+    "scm_rights": {"fds not traced"},  # the child that receives the fd is not traced
+    "dup_fds": {"fd installed unseen"},  # dup, dup2 and fcntl are not traced
+    "cirrus_flip": set(),  # no dma-buf: nothing for an untraced fd to hide
 }
 # on 6.1, CPU 1's buffer starts mid-capture: what it may have lost is not held against the model
 OVERRUN_MARKED = {"events lost", "first seen mid-life"}
@@ -35,6 +38,10 @@ runner = CliRunner()
 def _hidden(path: Path) -> set[str]:
     if path.stem == "lost_events" and path.parent.name == "linux-6.1":
         return OVERRUN_MARKED
+    if path.parent.name == "linux-6.18-default-probes":
+        return set()  # the rig's template reads no f_count on 6.13+ (f_ref), and fds hide no other
+    if path.stem == "dup_fds" and path.parent.name == "linux-6.12-default-probes":
+        return {"export fd not traced"}  # the export's own fd is not seen either
     if path.stem in HIDDEN:  # (the first reason that applies is the one given)
         return HIDDEN[path.stem]
     # 6.12 installs a PRIME export's fd without dma_buf_fd: only the extended probes see it

@@ -1,0 +1,145 @@
+"""What userspace does to fds and GEM handles where the rig's probes cannot see it.
+
+Real captures of traces/real/scenarios/dup_fds.c, scm_rights.c and vgem_basic.c (provenance in
+traces/real/README.md, "Fourth set"):
+
+- ``dup``, ``dup2`` and ``fcntl(F_DUPFD)`` of a dma-buf fd each take a file reference with no
+  event; :func:`tracekit.normalize.dialects.hidden_fds` adds it where the fd is first used;
+- from 6.17 a self-import goes through drm_gem_shmem_prime_import_no_map, which the rig's own
+  probe set does not probe; :func:`tracekit.normalize.dialects.hidden_self_imports` adds its
+  reference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import TRACES
+from tracekit.ingest import parse_paths
+from tracekit.normalize import normalize
+from tracekit.normalize.dialects import UNSEEN_FD, hidden_fds
+from tracekit.replay import replay_paths
+from tracekit.schema import OPS
+
+DUP_FDS = ("linux-6.1", "linux-6.12", "linux-7.3", "linux-6.1-default-probes")
+SELF_IMPORT = "drm_gem_prime_fd_to_handle (self-import reference, the import not probed)"
+
+
+def _ops(path: Path) -> pl.DataFrame:
+    return normalize(parse_paths([str(path)]).events).ops
+
+
+@pytest.mark.parametrize("kernel", DUP_FDS)
+def test_a_duplicated_fd_is_counted_where_it_is_first_used(kernel: str) -> None:
+    ops = _ops(TRACES / "real" / kernel / "dup_fds.txt")
+    added = ops.filter(pl.col("func").str.ends_with(UNSEEN_FD))
+    # dup's fd 7 is imported (dma_buf_get), dup2's fd 100 is mmapped; fcntl's fd 200 is only
+    # used for DMA_BUF_IOCTL_SYNC, which says nothing of which dma-buf it is
+    assert added.select("func", "count").rows() == [
+        (f"dma_buf_get {UNSEEN_FD}", 7),
+        (f"dma_buf_mmap_internal {UNSEEN_FD}", 100),
+    ]
+    exported = ops.filter(pl.col("op") == "dmabuf_export")["dmabuf"].to_list()
+    assert set(added["dmabuf"]) == set(exported) and len(exported) == 1
+    rep = replay_paths([str(TRACES / "real" / kernel / "dup_fds.txt")])
+    assert rep.disagreements.height == 0
+    # the two samples that may or may not include a duplicate's reference are not compared;
+    # the ones after them are, and agree
+    f_count = rep.verified.filter(pl.col("counter") == "f_count")
+    assert f_count["why"].to_list() == ["fd installed unseen"] * 2 + [None] * 2
+
+
+def test_a_wrong_f_count_after_the_duplicates_are_known_is_a_disagreement(tmp_path: Path) -> None:
+    lines = (TRACES / "real/linux-6.1/dup_fds.txt").read_text().splitlines()
+    samples = [i for i, line in enumerate(lines) if "dma_buf_put:" in line and "f_count=" in line]
+    idx = samples[2]  # the first sample compared: f_count=3
+    assert lines[idx].endswith("f_count=3")
+    lines[idx] = lines[idx].replace("f_count=3", "f_count=4")
+    bad = tmp_path / "tampered.txt"
+    bad.write_text("\n".join(lines) + "\n")
+    rep = replay_paths([str(bad)])
+    assert rep.disagreements.select("line", "counter", "kernel", "model").rows()[0] == (
+        idx + 1,
+        "f_count",
+        4,
+        3,
+    )
+
+
+def test_without_the_rewrite_the_duplicates_are_disagreements(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rewrite is what makes the capture agree: the model alone cannot see a dup."""
+    from tracekit.normalize import dialects
+
+    monkeypatch.setattr(dialects, "hidden_fds", lambda ops: ops)
+    rep = replay_paths([str(TRACES / "real/linux-6.1/dup_fds.txt")])
+    assert rep.disagreements.select("counter", "kernel", "model").rows() == [
+        ("f_count", 8, 5),
+        ("f_count", 3, 5),
+    ]
+
+
+def _op(seq: int, op: str, pid: int, func: str, fd: int | None, dmabuf: int | None) -> dict:
+    return {
+        "source": "s",
+        "line": seq + 1,
+        "seq": seq,
+        "pid": pid,
+        "op": op,
+        "func": func,
+        "count": fd,
+        "dmabuf": dmabuf,
+    }
+
+
+def _frame(rows: list[dict]) -> pl.DataFrame:
+    return (
+        pl.DataFrame(rows, schema_overrides={"op": OPS["op"]})
+        .select([pl.col(c) if c in rows[0] else pl.lit(None, t).alias(c) for c, t in OPS.items()])
+        .cast(OPS)
+    )  # type: ignore[arg-type]
+
+
+def test_only_tasks_whose_syscalls_are_traced_get_unseen_fds() -> None:
+    """A thread shares its process's fds (no reference is taken), and a task whose closes are
+    not traced could never give the reference back: neither gets an added fd."""
+
+    def get(seq: int, pid: int, fd: int) -> dict:
+        return _op(seq, "dmabuf_get", pid, "dma_buf_get", fd, 0xD0)
+
+    ops = _frame(
+        [
+            _op(0, "syscall_enter", 10, "sys_enter_ioctl", None, None),
+            _op(1, "dmabuf_export", 10, "dma_buf_export", None, 0xD0),
+            _op(2, "dmabuf_fd", 10, "dma_buf_fd", 5, 0xD0),
+            get(3, 10, 5),  # the fd the task got: nothing to add
+            get(4, 11, 6),  # a thread, untraced: nothing
+            get(5, 10, 6),  # an fd the task never got: added
+            get(6, 10, 6),  # known from then on
+            _op(7, "fd_close", 10, "sys_enter_close", 6, None),
+            get(8, 10, 6),  # closed, then used again: a new unseen fd
+        ]
+    )
+    added = hidden_fds(ops).filter(pl.col("func").str.ends_with(UNSEEN_FD))
+    assert added.select("seq", "pid", "count").rows() == [(5, 10, 6), (8, 10, 6)]
+
+
+def test_a_self_import_the_probes_do_not_show_takes_its_reference() -> None:
+    path = TRACES / "real/linux-6.18-default-probes/vgem_basic.txt"
+    ops = _ops(path)
+    added = ops.filter(pl.col("func") == SELF_IMPORT)
+    assert added.height == 1 and added["owner"].to_list() == ["call"]
+    handle = ops.filter((pl.col("seq") > added["seq"][0]) & (pl.col("op") == "handle_create"))
+    assert handle["object"][0] == added["object"][0]
+    assert replay_paths([str(path)]).disagreements.height == 0
+
+
+@pytest.mark.parametrize("kernel", ["linux-6.1", "linux-6.12", "linux-6.18", "linux-7.3"])
+def test_a_self_import_the_probes_show_gets_nothing_added(kernel: str) -> None:
+    ops = _ops(TRACES / "real" / kernel / "vgem_basic.txt")
+    assert ops.filter(pl.col("func") == SELF_IMPORT).height == 0
+    assert ops.filter((pl.col("op") == "get") & pl.col("func").str.contains("import")).height
