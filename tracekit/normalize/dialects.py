@@ -39,6 +39,7 @@ that the model counts as that kernel did. They run at the end of normalisation, 
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from tracekit.schema import COUNTERS as COUNTER_COLUMNS
@@ -47,8 +48,48 @@ CALLS = ("call_enter", "call_exit")
 
 
 def _next_op_at(ops: pl.DataFrame, at: pl.DataFrame, op: str, **extra: pl.Expr) -> pl.DataFrame:
-    """Rows of ``at`` (source, seq, ...) copied as ``op`` ops placed just after each row."""
+    """Rows of ``at`` (source, seq, ...) copied as ``op`` ops, to be placed just after each row
+    (:func:`_with_added`)."""
     return at.with_columns(op=pl.lit(op).cast(ops.schema["op"]), **extra).select(ops.columns)
+
+
+_FEW = 4096
+"""Up to this many added rows are spliced in; more are placed by sorting everything."""
+
+
+def _with_added(ops: pl.DataFrame, *added: pl.DataFrame) -> pl.DataFrame:
+    """``ops`` (sorted by source and seq) with the ``added`` rows after the last op of their
+    source and seq, in the order given: what ``pl.concat([ops, *added]).sort(["source", "seq"],
+    maintain_order=True)`` gives, without moving every row of every column when only a few are
+    added (a capture's dialect rewrites add a handful; sorting a million ops takes 0.2-0.4 s)."""
+    extra = pl.concat([a for a in added if a.height]) if any(a.height for a in added) else None
+    if extra is None:
+        return ops
+    if extra.height > _FEW:
+        return pl.concat([ops, extra]).sort(["source", "seq"], maintain_order=True)
+    # one integer key per row: the source's rank in sort order, then seq
+    sources = sorted(set(ops["source"].unique().to_list()) | set(extra["source"].to_list()))
+    rank = pl.DataFrame({"source": sources, "_rank": range(len(sources))})
+
+    def keys(df: pl.DataFrame) -> np.ndarray:
+        return (
+            df.select("source", "seq")
+            .join(rank, on="source", how="left", maintain_order="left")
+            .select(pl.col("_rank").cast(pl.Int64) * (1 << 42) + pl.col("seq"))
+            .to_series()
+            .to_numpy()
+        )
+
+    at = np.searchsorted(keys(ops), keys(extra), side="right")
+    order = np.argsort(at, kind="stable")
+    parts: list[pl.DataFrame] = []
+    start = 0
+    for j in order:
+        parts.append(ops.slice(start, int(at[j]) - start))
+        parts.append(extra.slice(int(j), 1))
+        start = int(at[j])
+    parts.append(ops.slice(start))
+    return pl.concat(parts, rechunk=True)
 
 
 def imported_vmaps(ops: pl.DataFrame) -> pl.DataFrame:
@@ -175,7 +216,7 @@ def hidden_vunmaps(ops: pl.DataFrame) -> pl.DataFrame:
         "vunmap",
         func=pl.format("{} (vunmap, the helper inlined)", pl.col("func")),
     )
-    return pl.concat([ops, added]).sort(["source", "seq"], maintain_order=True)
+    return _with_added(ops, added)
 
 
 def hidden_detach_unpins(ops: pl.DataFrame) -> pl.DataFrame:
@@ -257,7 +298,7 @@ def hidden_detach_unpins(ops: pl.DataFrame) -> pl.DataFrame:
         "unpin",
         func=pl.lit("drm_gem_map_detach (unpin, inlined)"),
     )
-    return pl.concat([ops, added]).sort(["source", "seq"], maintain_order=True)
+    return _with_added(ops, added)
 
 
 def pin_pages(ops: pl.DataFrame) -> pl.DataFrame:
@@ -295,7 +336,7 @@ def pin_pages(ops: pl.DataFrame) -> pl.DataFrame:
                     pages_use_count=pl.lit(None, pl.Int64),
                 )
             )
-    return pl.concat(out).sort(["source", "seq"], maintain_order=True) if len(out) > 1 else ops
+    return _with_added(*out)
 
 
 def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
@@ -348,17 +389,15 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
         lookups = ops.filter((pl.col("op") == "get") & (pl.col("owner") == "fb")).join(
             fb_handle_sources, on="source", how="semi"
         )
-        ops = pl.concat(
-            [
+        ops = _with_added(
+            ops,
+            _next_op_at(
                 ops,
-                _next_op_at(
-                    ops,
-                    lookups,
-                    "handle_get",
-                    func=pl.lit("drm_gem_fb_init_with_funcs (handle reference, no event)"),
-                ),
-            ]
-        ).sort(["source", "seq"], maintain_order=True)
+                lookups,
+                "handle_get",
+                func=pl.lit("drm_gem_fb_init_with_funcs (handle reference, no event)"),
+            ),
+        )
     return ops
 
 
@@ -385,43 +424,79 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
         & pl.col("count").is_not_null()
     )
     is_mmap = (pl.col("op") == "call_enter") & (pl.col("func") == "dma_buf_mmap_internal")
-    if not ops.select((is_get | is_mmap).any()).item():
-        return ops
     is_syscall = pl.col("op").is_in(_SYSCALL_OPS) & pl.col("func").str.starts_with("sys_")
-    traced = set(ops.filter(is_syscall).select("source", "pid").unique().iter_rows())
-    relevant = ops.with_row_index("_i").filter(
-        is_get | is_mmap | pl.col("op").is_in(["dmabuf_fd", "dmabuf_release", *_SYSCALL_OPS])
+    indexed = ops.with_row_index("_i")
+    # an mmap's dma-buf callback: its fd is the task's last syscall's, when that is the mmap
+    mmaps = indexed.filter(is_mmap)
+    if mmaps.height:
+        syscalls = indexed.filter(is_syscall).select(
+            "source", "pid", pl.col("seq").alias("_at"), pl.col("func").alias("_sys"), "_i"
+        )
+        mmaps = (
+            mmaps.drop("count")
+            .join_asof(
+                syscalls.sort("_at").rename({"_i": "_sys_i"}),
+                left_on="seq",
+                right_on="_at",
+                by=["source", "pid"],
+                strategy="backward",
+                check_sortedness=False,
+            )
+            .filter(pl.col("_sys") == "sys_enter_mmap")
+            .join(indexed.select(pl.col("_i").alias("_sys_i"), "count"), on="_sys_i", how="left")
+            .filter(pl.col("count").is_not_null())
+        )
+    uses = pl.concat(
+        [
+            indexed.filter(is_get).select("_i", "source", "pid", "seq", "count", "dmabuf"),
+            mmaps.select("_i", "source", "pid", "seq", "count", "dmabuf"),
+        ]
+    ).filter(pl.col("dmabuf").is_not_null())
+    if uses.height == 0:
+        return ops
+    # of the tasks whose syscalls are traced, and only what moves their fds
+    traced = indexed.filter(is_syscall).select("source", "pid").unique()
+    uses = uses.join(traced, on=["source", "pid"], how="semi")
+    if uses.height == 0:
+        return ops
+    tasks = uses.select("source", "pid").unique()
+    moves = indexed.filter(pl.col("op").is_in(["dmabuf_fd", "fd_close", "task_exit"])).join(
+        tasks, on=["source", "pid"], how="semi"
     )
+    releases = indexed.filter(pl.col("op") == "dmabuf_release").join(
+        uses.select("source", "dmabuf").unique(), on=["source", "dmabuf"], how="semi"
+    )
+    steps = pl.concat(
+        [
+            uses.with_columns(op=pl.lit("use")),
+            *(
+                f.select(
+                    "_i", "source", "pid", "seq", "count", "dmabuf", pl.col("op").cast(pl.String)
+                )
+                for f in (moves, releases)
+            ),
+        ]
+    ).sort("_i")
     fds: dict[tuple[str, int, int], int] = {}  # (source, pid, fd) -> dma-buf
-    mmap_fd: dict[tuple[str, int], int] = {}  # a task's mmap in progress: its fd
     added: list[tuple[int, int]] = []  # (row, fd)
-    for i, source, pid, op, func, fd, db in relevant.select(
-        "_i", "source", "pid", pl.col("op").cast(pl.String), "func", "count", "dmabuf"
+    for i, source, pid, fd, db, op in steps.select(
+        "_i", "source", "pid", "count", "dmabuf", "op"
     ).iter_rows():
-        task = (source, pid)
-        if op == "dmabuf_fd":
-            if fd is not None and db is not None:
-                fds[(source, pid, fd)] = db
-        elif op == "dmabuf_release":
-            for key in [k for k, v in fds.items() if v == db and k[0] == source]:
-                del fds[key]
-        elif op == "call_enter" or op == "dmabuf_get":
-            if op == "call_enter":
-                fd = mmap_fd.pop(task, None)
-            if fd is None or db is None or task not in traced:
-                continue
+        if op == "use":
             if fds.get((source, pid, fd)) != db:
                 fds[(source, pid, fd)] = db
                 added.append((i, fd))
-        else:  # a syscall of the task: an mmap starting, an fd closed, the task gone
-            mmap_fd.pop(task, None)
-            if func == "sys_enter_mmap" and fd is not None:
-                mmap_fd[task] = fd
-            elif op == "fd_close" and fd is not None:
-                fds.pop((source, pid, fd), None)
-            elif op == "task_exit":
-                for key in [k for k in fds if k[:2] == task]:
-                    del fds[key]
+        elif op == "dmabuf_fd":
+            if fd is not None and db is not None:
+                fds[(source, pid, fd)] = db
+        elif op == "fd_close":
+            fds.pop((source, pid, fd), None)
+        elif op == "task_exit":
+            for key in [k for k in fds if k[:2] == (source, pid)]:
+                del fds[key]
+        else:  # released: every fd of it was closed
+            for key in [k for k, v in fds.items() if v == db and k[0] == source]:
+                del fds[key]
     if not added:
         return ops
     rows, fd_numbers = zip(*added, strict=True)
@@ -436,7 +511,7 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
         owner=pl.lit(None, pl.String),
         **{c: pl.lit(None, pl.Int64) for c in COUNTER_COLUMNS},
     )
-    return pl.concat([ops, extra]).sort(["source", "seq"], maintain_order=True)
+    return _with_added(ops, extra)
 
 
 FD_TO_HANDLE = ("drm_gem_prime_fd_to_handle", "drm_prime_fd_to_handle_ioctl")
@@ -452,12 +527,11 @@ def hidden_self_imports(ops: pl.DataFrame) -> pl.DataFrame:
     drm_gem_object_get(obj); return obj;"), put after the handle is made. Up to 6.16 every
     driver's import goes through drm_gem_prime_import_dev, which the rig's built-in probe set
     shows; from 6.17 the shmem helpers' drm_gem_shmem_prime_import_no_map does it on its own."""
-    lookups = (
-        (pl.col("op") == "dmabuf_get")
-        & (pl.col("func") == "dma_buf_get")
-        & pl.col("caller").str.extract(r"^([A-Za-z_.$][\w.$]*)", 1).is_in(FD_TO_HANDLE)
-    )
-    if not ops.select(lookups.any()).item():
+    indexed = ops.with_row_index("_i")
+    lookups = indexed.filter(
+        (pl.col("op") == "dmabuf_get") & (pl.col("func") == "dma_buf_get")
+    ).filter(pl.col("caller").str.extract(r"^([A-Za-z_.$][\w.$]*)", 1).is_in(FD_TO_HANDLE))
+    if lookups.height == 0:
         return ops
     exporters = (
         ops.filter((pl.col("op") == "dmabuf_export") & pl.col("object").is_not_null())
@@ -470,15 +544,31 @@ def hidden_self_imports(ops: pl.DataFrame) -> pl.DataFrame:
         )
         .sort("_at")
     )
-    steps = (
-        ops.with_row_index("_i")
-        .filter(lookups | pl.col("op").is_in([*_IMPORT_OPS, *_SYSCALL_OPS]))
-        .with_columns(
-            _next=pl.col("op").shift(-1).over(["source", "pid"]),
-            _next_object=pl.col("object").shift(-1).over(["source", "pid"]),
+    # the task's next op that takes a reference, makes a handle or ends the call
+    nexts = (
+        indexed.filter(pl.col("op").is_in([*_IMPORT_OPS, *_SYSCALL_OPS]))
+        .join(lookups.select("source", "pid").unique(), on=["source", "pid"], how="semi")
+        .select(
+            "source",
+            "pid",
+            pl.col("seq").alias("_next_at"),
+            pl.col("op").alias("_next"),
+            pl.col("object").alias("_next_object"),
         )
-        .filter(lookups & (pl.col("_next") == "handle_create"))
-        .sort("seq")
+        .sort("_next_at")
+    )
+    steps = (
+        lookups.sort("seq")
+        .join_asof(
+            nexts,
+            left_on="seq",
+            right_on="_next_at",
+            by=["source", "pid"],
+            strategy="forward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        .filter(pl.col("_next") == "handle_create")
         .join_asof(
             exporters,
             left_on="seq",
@@ -501,7 +591,7 @@ def hidden_self_imports(ops: pl.DataFrame) -> pl.DataFrame:
         owner=pl.lit("call"),
         count=pl.lit(None, pl.Int64),
     )
-    return pl.concat([ops, added]).sort(["source", "seq"], maintain_order=True)
+    return _with_added(ops, added)
 
 
 def apply_all(ops: pl.DataFrame) -> pl.DataFrame:
