@@ -18,6 +18,8 @@ that the model counts as that kernel did. They run at the end of normalisation, 
 - :func:`hidden_self_imports`: the reference a PRIME import of the device's own dma-buf takes.
   Up to 6.16 it shows as drm_gem_prime_import_dev; from 6.17 the shmem helpers import with
   drm_gem_shmem_prime_import_no_map, which the rig's built-in probe set does not probe.
+- :func:`reattached_dma_bufs`: the dma-buf reference a self-import takes when its object has no
+  handle left (obj->dma_buf was cleared with the last handle and is set again), on every kernel.
 - :func:`hidden_vunmaps`: a vunmap of a shmem object that only its dispatcher shows. From 6.16
   drm_gem_shmem_vunmap_locked is inlined into the object's vunmap callback, so drm_gem_vunmap
   and drm_gem_dmabuf_vunmap are all a capture shows of it; 6.1 and 6.12 show the helper.
@@ -594,12 +596,80 @@ def hidden_self_imports(ops: pl.DataFrame) -> pl.DataFrame:
     return _with_added(ops, added)
 
 
+IMPORT_CALLS = ("drm_gem_prime_import_dev", "drm_gem_shmem_prime_import_no_map")
+_HANDLES = {"handle_create": 1, "handle_get": 1, "handle_put": -1}
+
+
+def reattached_dma_bufs(ops: pl.DataFrame) -> pl.DataFrame:
+    """Add the dma-buf reference a self-import takes when its object has no handle left.
+
+    drm_gem_prime_fd_to_handle, after the import: "if (obj->dma_buf) WARN_ON(obj->dma_buf !=
+    dma_buf); else { obj->dma_buf = dma_buf; get_dma_buf(dma_buf); }". An export sets
+    obj->dma_buf (the model counts that reference at the export, owner "prime"), and the object's
+    last handle going clears it and puts the reference (drm_gem_object_exported_dma_buf_free, a
+    dma_buf_put event). Importing the dma-buf back once the object has no handle sets it again,
+    with a reference no event shows. The object's handle count is known for objects created in
+    the capture (generation 1 and up)."""
+    self_imports = ops.with_row_index("_i").filter(
+        (pl.col("op") == "get")
+        & (pl.col("owner") == "call")
+        & pl.col("dmabuf").is_not_null()
+        & (pl.col("generation") >= 1)
+        & (
+            pl.col("func").is_in(IMPORT_CALLS)
+            | pl.col("func").str.starts_with("drm_gem_prime_fd_to_handle (self-import")
+        )
+    )
+    if self_imports.height == 0:
+        return ops
+    key = ["source", "object", "generation"]
+    handles = (
+        ops.filter(pl.col("op").is_in(list(_HANDLES)))
+        .join(self_imports.select(key).unique(), on=key, how="semi")
+        .select(
+            *key,
+            "seq",
+            pl.col("op")
+            .cast(pl.String)
+            .replace_strict(_HANDLES, return_dtype=pl.Int64)
+            .alias("_d"),
+        )
+        .with_columns(_handles=pl.col("_d").cum_sum().over(key))
+        .sort("seq")
+    )
+    bare = (
+        self_imports.sort("seq")
+        .join_asof(
+            handles.select(*key, "seq", "_handles"),
+            on="seq",
+            by=key,
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .filter(pl.col("_handles").fill_null(0) == 0)
+    )
+    if bare.height == 0:
+        return ops
+    added = _next_op_at(
+        ops,
+        ops[bare["_i"].to_list()],
+        "dmabuf_get",
+        func=pl.lit("drm_gem_prime_fd_to_handle (obj->dma_buf set again: get_dma_buf)"),
+        owner=pl.lit("prime"),
+        object=pl.lit(None, pl.UInt64),
+        generation=pl.lit(None, pl.Int32),
+        **{c: pl.lit(None, pl.Int64) for c in COUNTER_COLUMNS},
+    )
+    return _with_added(ops, added)
+
+
 def apply_all(ops: pl.DataFrame) -> pl.DataFrame:
     """Every dialect rewrite, in order."""
     for rewrite in (
         one_dmabuf_view,
         hidden_fds,
         hidden_self_imports,
+        reattached_dma_bufs,
         hidden_vunmaps,
         imported_vmaps,
         hidden_detach_unpins,
