@@ -1,13 +1,15 @@
 """What userspace does to fds and GEM handles where the rig's probes cannot see it.
 
-Real captures of traces/real/scenarios/dup_fds.c, scm_rights.c and vgem_basic.c (provenance in
-traces/real/README.md, "Fourth set"):
+Real captures of traces/real/scenarios/dup_fds.c, scm_rights.c, reimport.c and vgem_basic.c
+(provenance in traces/real/README.md, "Fourth set"):
 
 - ``dup``, ``dup2`` and ``fcntl(F_DUPFD)`` of a dma-buf fd each take a file reference with no
   event; :func:`tracekit.normalize.dialects.hidden_fds` adds it where the fd is first used;
 - from 6.17 a self-import goes through drm_gem_shmem_prime_import_no_map, which the rig's own
   probe set does not probe; :func:`tracekit.normalize.dialects.hidden_self_imports` adds its
-  reference.
+  reference;
+- a self-import of an object with no handle left sets obj->dma_buf again with get_dma_buf;
+  :func:`tracekit.normalize.dialects.reattached_dma_bufs` adds that reference (reimport.c).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pytest
 from tests.conftest import TRACES
 from tracekit.ingest import parse_paths
 from tracekit.normalize import normalize
-from tracekit.normalize.dialects import UNSEEN_FD, hidden_fds
+from tracekit.normalize.dialects import IMPORT_CALLS, UNSEEN_FD, hidden_fds
 from tracekit.replay import replay_paths
 from tracekit.schema import OPS
 
@@ -143,3 +145,36 @@ def test_a_self_import_the_probes_show_gets_nothing_added(kernel: str) -> None:
     ops = _ops(TRACES / "real" / kernel / "vgem_basic.txt")
     assert ops.filter(pl.col("func") == SELF_IMPORT).height == 0
     assert ops.filter((pl.col("op") == "get") & pl.col("func").str.contains("import")).height
+
+
+REIMPORT = ("linux-6.1-default-probes", "linux-6.12", "linux-6.18-default-probes", "linux-7.3")
+REATTACHED = "drm_gem_prime_fd_to_handle (obj->dma_buf set again: get_dma_buf)"
+
+
+@pytest.mark.parametrize("kernel", REIMPORT)
+def test_a_self_import_of_an_object_with_no_handle_sets_obj_dma_buf_again(kernel: str) -> None:
+    """reimport.c closes an exported BO's only handle, then imports its dma-buf back: the import
+    sets obj->dma_buf again with a reference of its own, which no event shows."""
+    ops = _ops(TRACES / "real" / kernel / "reimport.txt")
+    added = ops.filter(pl.col("func") == REATTACHED)
+    assert added.height == 1 and added["owner"].to_list() == ["prime"]
+    # right after the first self-import's reference; the second import hits the prime cache
+    before = ops.filter(pl.col("seq") <= added["seq"][0]).filter(pl.col("op") == "get").tail(1)
+    assert before["func"][0] in (*IMPORT_CALLS, SELF_IMPORT)
+    assert replay_paths([str(TRACES / "real" / kernel / "reimport.txt")]).disagreements.height == 0
+
+
+def test_without_it_the_reimport_disagrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracekit.normalize import dialects
+
+    monkeypatch.setattr(dialects, "reattached_dma_bufs", lambda ops: ops)
+    rep = replay_paths([str(TRACES / "real/linux-6.1-default-probes/reimport.txt")])
+    assert rep.disagreements.select("func", "counter", "kernel", "model").rows() == [
+        ("dma_buf_put", "f_count", 4, 3)
+    ]
+
+
+def test_no_other_capture_re_imports_an_object_without_handles() -> None:
+    for path in sorted(TRACES.glob("real/linux-*/*.txt")):
+        if path.stem != "reimport":
+            assert _ops(path).filter(pl.col("func") == REATTACHED).height == 0, path
