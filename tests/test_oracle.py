@@ -29,6 +29,7 @@ HIDDEN = {
     "scm_rights": {"fds not traced"},  # the child that receives the fd is not traced
     "dup_fds": {"fd installed unseen"},  # dup, dup2 and fcntl are not traced
     "cirrus_flip": set(),  # no dma-buf: nothing for an untraced fd to hide
+    "fb_order": set(),
 }
 # on 6.1, CPU 1's buffer starts mid-capture: what it may have lost is not held against the model
 OVERRUN_MARKED = {"events lost", "first seen mid-life"}
