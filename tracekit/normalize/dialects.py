@@ -1,8 +1,10 @@
-"""Kernel-version differences, inferred from what a capture shows.
+"""Counts that move without an event, inferred from what a capture shows.
 
-Some counts move differently between kernel versions without any event saying so. Each function
-here looks for the evidence of one such difference in the capture's ops and rewrites the ops so
-that the model counts as that kernel did. They run at the end of normalisation, in order.
+Some counts move differently between kernel versions without any event saying so; others move
+on every kernel in code no probe can see (an inline ``get_dma_buf``, a ``dup`` of an fd). Each
+function here looks for the evidence of one such change in the capture's ops and rewrites the
+ops so that the model counts as the kernel did. They run at the end of normalisation, in order
+(:func:`apply_all`).
 
 - :func:`imported_vmaps`: drm_gem_shmem_vmap of an imported object. Linux 6.1 counts it in the
   importer's vmap_use_count and calls dma_buf_vmap for the first one only
