@@ -22,12 +22,11 @@ import pytest
 from tests.conftest import TRACES
 from tracekit.ingest import parse_paths
 from tracekit.normalize import normalize
-from tracekit.normalize.dialects import IMPORT_CALLS, UNSEEN_FD, hidden_fds
+from tracekit.normalize.dialects import IMPORT_CALLS, SELF_IMPORT, UNSEEN_FD, hidden_fds
 from tracekit.replay import replay_paths
 from tracekit.schema import OPS
 
 DUP_FDS = ("linux-6.1", "linux-6.12", "linux-7.3", "linux-6.1-default-probes")
-SELF_IMPORT = "drm_gem_prime_fd_to_handle (self-import reference, the import not probed)"
 
 
 def _ops(path: Path) -> pl.DataFrame:

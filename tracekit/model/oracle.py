@@ -38,14 +38,13 @@ from collections import defaultdict
 import polars as pl
 
 from tracekit.model.reference import BOUNDARIES
-from tracekit.normalize.dialects import UNSEEN_FD
+from tracekit.normalize.dialects import TRACED_SYSCALL, UNSEEN_FD
 
 OBJECT_COUNTERS = ("refcount", "handle_count", "pages_use_count", "vmap_use_count")
 DMABUF_COUNTERS = ("f_count", "vmapping_counter")
 
-# ops that show a task's syscalls (profiles/syscalls.toml) and its DRM calls (normalize: the
-# entries and returns of *_ioctl handlers)
-_SYSCALL_OPS = ("syscall_enter", "syscall_exit", "fd_close", "task_exit")
+# ops that show a task's DRM calls (normalize: the entries and returns of *_ioctl handlers);
+# its syscalls are dialects.TRACED_SYSCALL
 _DRM_CALL_OPS = ("ioctl_enter", "ioctl_exit")
 
 
@@ -187,10 +186,7 @@ def _untraced_fds(ops: pl.DataFrame) -> dict[str, int]:
     """Per source, the first event of a task that makes DRM calls but shows no syscalls."""
     per_task = ops.group_by("source", "pid").agg(
         pl.col("seq").min().alias("first"),
-        # a trace_marker write is a syscall_enter too, but says nothing of the task's closes
-        (pl.col("op").is_in(_SYSCALL_OPS) & pl.col("func").str.starts_with("sys_"))
-        .any()
-        .alias("syscalls"),
+        TRACED_SYSCALL.any().alias("syscalls"),
         pl.col("op").is_in(_DRM_CALL_OPS).any().alias("drm"),
     )
     untraced = (

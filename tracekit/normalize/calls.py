@@ -12,6 +12,11 @@ import polars as pl
 _RET_SUFFIXES = ("_ret", "__exit", "_exit")
 
 
+def caller_func(expr: pl.Expr) -> pl.Expr:
+    """The function a return probe returned to, from its ``caller+0x6e/0xf0`` location."""
+    return expr.str.extract(r"^([A-Za-z_.$][\w.$]*)", 1)
+
+
 def order_events(raw: pl.DataFrame) -> pl.DataFrame:
     """Replay order per source: timestamp, then cpu, then line; ``seq`` numbers it.
 

@@ -27,7 +27,7 @@ import polars as pl
 
 from tracekit.condition import columns_of, compile_condition
 from tracekit.normalize import dialects
-from tracekit.normalize.calls import func_and_at, order_events, pair_calls
+from tracekit.normalize.calls import caller_func, func_and_at, order_events, pair_calls
 from tracekit.normalize.profiles import EventRule, Profile, load_profiles
 from tracekit.schema import COUNTERS, OP_CONTEXT_COLUMNS, OPS, conform
 
@@ -240,10 +240,10 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
     )
     # an entry learns its call site from its return probe: (caller+0x.. <- func)
     callers = ev.filter(pl.col("_entry").is_not_null()).select(
-        pl.col("_entry").alias("_row"), _caller_func(pl.col("ret_caller")).alias("_ret_site")
+        pl.col("_entry").alias("_row"), caller_func(pl.col("ret_caller")).alias("_ret_site")
     )
     ev = ev.join(callers, on="_row", how="left").with_columns(
-        _site=pl.coalesce(_caller_func(pl.col("ret_caller")), pl.col("_ret_site"))
+        _site=pl.coalesce(caller_func(pl.col("ret_caller")), pl.col("_ret_site"))
     )
 
     matched = _match(ev, table, prefixes).with_row_index("_mid")
@@ -353,10 +353,6 @@ def _base(df: pl.DataFrame, *extra: pl.Expr) -> pl.DataFrame:
         pl.col("_call").alias("call"),
         *extra,
     )
-
-
-def _caller_func(expr: pl.Expr) -> pl.Expr:
-    return expr.str.extract(r"^([A-Za-z_.$][\w.$]*)", 1)
 
 
 def _rule_ops(m: pl.DataFrame, rule: EventRule, rank: int) -> pl.DataFrame:

@@ -46,6 +46,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from tracekit.normalize.calls import caller_func
 from tracekit.schema import COUNTERS as COUNTER_COLUMNS
 
 CALLS = ("call_enter", "call_exit")
@@ -407,7 +408,11 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
 
 UNSEEN_FD = "(an fd of the dma-buf installed unseen)"
 """The end of the ``func`` of the ``dmabuf_fd`` ops :func:`hidden_fds` adds."""
-_SYSCALL_OPS = ("syscall_enter", "syscall_exit", "fd_close", "task_exit")
+SYSCALL_OPS = ("syscall_enter", "syscall_exit", "fd_close", "task_exit")
+"""The ops of a task's syscalls (profiles/syscalls.toml)."""
+TRACED_SYSCALL = pl.col("op").is_in(SYSCALL_OPS) & pl.col("func").str.starts_with("sys_")
+"""A syscall tracepoint's op: a trace_marker write is a syscall_enter too, but says nothing of
+whether the task's syscalls (its closes) are traced."""
 
 
 def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
@@ -428,18 +433,21 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
         & pl.col("count").is_not_null()
     )
     is_mmap = (pl.col("op") == "call_enter") & (pl.col("func") == "dma_buf_mmap_internal")
-    is_syscall = pl.col("op").is_in(_SYSCALL_OPS) & pl.col("func").str.starts_with("sys_")
     indexed = ops.with_row_index("_i")
+    syscalls = indexed.filter(TRACED_SYSCALL)
     # an mmap's dma-buf callback: its fd is the task's last syscall's, when that is the mmap
     mmaps = indexed.filter(is_mmap)
     if mmaps.height:
-        syscalls = indexed.filter(is_syscall).select(
-            "source", "pid", pl.col("seq").alias("_at"), pl.col("func").alias("_sys"), "_i"
-        )
         mmaps = (
             mmaps.drop("count")
             .join_asof(
-                syscalls.sort("_at").rename({"_i": "_sys_i"}),
+                syscalls.select(
+                    "source",
+                    "pid",
+                    pl.col("seq").alias("_at"),
+                    pl.col("func").alias("_sys"),
+                    pl.col("_i").alias("_sys_i"),
+                ).sort("_at"),
                 left_on="seq",
                 right_on="_at",
                 by=["source", "pid"],
@@ -459,7 +467,7 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
     if uses.height == 0:
         return ops
     # of the tasks whose syscalls are traced, and only what moves their fds
-    traced = indexed.filter(is_syscall).select("source", "pid").unique()
+    traced = syscalls.select("source", "pid").unique()
     uses = uses.join(traced, on=["source", "pid"], how="semi")
     if uses.height == 0:
         return ops
@@ -519,6 +527,8 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
 
 
 FD_TO_HANDLE = ("drm_gem_prime_fd_to_handle", "drm_prime_fd_to_handle_ioctl")
+SELF_IMPORT = "drm_gem_prime_fd_to_handle (self-import reference, the import not probed)"
+"""The ``func`` of the ``get`` ops :func:`hidden_self_imports` adds."""
 _IMPORT_OPS = ("get", "dmabuf_import", "create", "handle_create")
 
 
@@ -534,7 +544,7 @@ def hidden_self_imports(ops: pl.DataFrame) -> pl.DataFrame:
     indexed = ops.with_row_index("_i")
     lookups = indexed.filter(
         (pl.col("op") == "dmabuf_get") & (pl.col("func") == "dma_buf_get")
-    ).filter(pl.col("caller").str.extract(r"^([A-Za-z_.$][\w.$]*)", 1).is_in(FD_TO_HANDLE))
+    ).filter(caller_func(pl.col("caller")).is_in(FD_TO_HANDLE))
     if lookups.height == 0:
         return ops
     exporters = (
@@ -550,7 +560,7 @@ def hidden_self_imports(ops: pl.DataFrame) -> pl.DataFrame:
     )
     # the task's next op that takes a reference, makes a handle or ends the call
     nexts = (
-        indexed.filter(pl.col("op").is_in([*_IMPORT_OPS, *_SYSCALL_OPS]))
+        indexed.filter(pl.col("op").is_in([*_IMPORT_OPS, *SYSCALL_OPS]))
         .join(lookups.select("source", "pid").unique(), on=["source", "pid"], how="semi")
         .select(
             "source",
@@ -591,7 +601,7 @@ def hidden_self_imports(ops: pl.DataFrame) -> pl.DataFrame:
             object=steps["_exporter"], generation=steps["_generation"]
         ),
         "get",
-        func=pl.lit("drm_gem_prime_fd_to_handle (self-import reference, the import not probed)"),
+        func=pl.lit(SELF_IMPORT),
         owner=pl.lit("call"),
         count=pl.lit(None, pl.Int64),
     )
@@ -617,10 +627,7 @@ def reattached_dma_bufs(ops: pl.DataFrame) -> pl.DataFrame:
         & (pl.col("owner") == "call")
         & pl.col("dmabuf").is_not_null()
         & (pl.col("generation") >= 1)
-        & (
-            pl.col("func").is_in(IMPORT_CALLS)
-            | pl.col("func").str.starts_with("drm_gem_prime_fd_to_handle (self-import")
-        )
+        & (pl.col("func").is_in([*IMPORT_CALLS, SELF_IMPORT]))
     )
     if self_imports.height == 0:
         return ops
