@@ -7,7 +7,11 @@ the call it happened in.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import polars as pl
+
+from tracekit.accel import compiled_available
 
 _RET_SUFFIXES = ("_ret", "__exit", "_exit")
 
@@ -75,9 +79,20 @@ def func_and_at(raw: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def pair_calls(ev: pl.DataFrame) -> pl.DataFrame:
+PAIR_FROM = 100_000
+"""Captures of at least this many events are paired by the compiled loop
+(:mod:`tracekit.normalize.compiled`): about 0.1 s at a million events, against 1.5 s for the
+Python loop, which stays for smaller ones (loading the compiled loop costs more than it saves)."""
+
+Engine = Literal["auto", "python", "compiled"]
+
+
+def pair_calls(ev: pl.DataFrame, *, engine: Engine = "auto") -> pl.DataFrame:
     """Add ``_entry`` (row of a return's entry), ``_call`` (line of the innermost open call that
-    has a return probe in this capture) to kprobe events, in seq order per source and task."""
+    has a return probe in this capture) to kprobe events, in seq order per source and task.
+
+    ``engine="compiled"`` (``auto``: from :data:`PAIR_FROM` events, when numba is installed)
+    runs the same loop compiled: the same columns either way."""
     # which functions have a return probe is a property of each capture's probe set; only
     # their entries open a call, so a task's innermost open call is the top of its stack
     returned = (
@@ -89,14 +104,28 @@ def pair_calls(ev: pl.DataFrame) -> pl.DataFrame:
     has_return = ev.select("source", "_func").join(
         returned, on=["source", "_func"], how="left", maintain_order="left"
     )["_opens"]
+    # tasks numbered: (source, pid), as one integer
+    task_key = pl.col("source").cast(pl.Categorical).to_physical().cast(pl.Int64) * (1 << 32) + (
+        pl.col("pid").cast(pl.Int64).fill_null(-1) + 1
+    )
     cols = ev.select(
         "_row",
         "line",
         "_func",
         "_at",
-        _task=pl.struct("source", "pid").rank("dense").cast(pl.Int64) - 1,  # tasks numbered
+        _task=task_key.rank("dense").cast(pl.Int64) - 1,
         _opens=((pl.col("_at") == "entry") & has_return).fill_null(False),
     )
+    if engine == "compiled" or (
+        engine == "auto" and ev.height >= PAIR_FROM and compiled_available()
+    ):
+        entry_of, call_of = _pair_compiled(cols)
+    else:
+        entry_of, call_of = _pair_python(cols)
+    return ev.with_columns(_entry=entry_of, _call=call_of)
+
+
+def _pair_python(cols: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
     idx = cols["_row"].to_list()
     task = cols["_task"].to_list()
     func = cols["_func"].to_list()
@@ -122,7 +151,30 @@ def pair_calls(ev: pl.DataFrame) -> pl.DataFrame:
                 call_of[i] = ln
                 del stack[depth:]
                 break
-    return ev.with_columns(
-        _entry=pl.Series(entry_of, dtype=pl.Int64),
-        _call=pl.Series(call_of, dtype=pl.Int64),
+    return pl.Series(entry_of, dtype=pl.Int64), pl.Series(call_of, dtype=pl.Int64)
+
+
+def _pair_compiled(cols: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
+    from tracekit.normalize import compiled
+
+    arrays = cols.select(
+        pl.col("_task"),
+        # equal codes for equal names (a return whose function is unknown matches nothing)
+        pl.col("_func").cast(pl.Categorical).to_physical().cast(pl.Int64).fill_null(-1),
+        pl.col("_at")
+        .replace_strict(
+            {"entry": compiled.AT_ENTRY, "return": compiled.AT_RETURN},
+            default=compiled.AT_EVENT,
+            return_dtype=pl.Int8,
+        )
+        .fill_null(compiled.AT_EVENT),
+        pl.col("_opens"),
+        pl.col("line").cast(pl.Int64),
+        pl.col("_row").cast(pl.Int64),
     )
+    n_tasks = int(arrays["_task"].max() or 0) + 1 if arrays.height else 0
+    entry, call = compiled.pair(*(arrays[c].to_numpy() for c in arrays.columns), n_tasks)
+    out = pl.DataFrame({"entry": entry, "call": call}).select(
+        pl.when(pl.col(c) >= 0).then(pl.col(c)).alias(c) for c in ("entry", "call")
+    )
+    return out["entry"], out["call"]
