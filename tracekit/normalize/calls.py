@@ -172,8 +172,9 @@ def _pair_compiled(cols: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
         pl.col("line").cast(pl.Int64),
         pl.col("_row").cast(pl.Int64),
     )
-    n_tasks = int(arrays["_task"].max() or 0) + 1 if arrays.height else 0
-    entry, call = compiled.pair(*(arrays[c].to_numpy() for c in arrays.columns), n_tasks)
+    task, func, at, opens, line, row = (arrays[c].to_numpy() for c in arrays.columns)
+    n_tasks = int(task.max()) + 1 if task.size else 0
+    entry, call = compiled.pair(task, func, at, opens, line, row, n_tasks)
     out = pl.DataFrame({"entry": entry, "call": call}).select(
         pl.when(pl.col(c) >= 0).then(pl.col(c)).alias(c) for c in ("entry", "call")
     )
