@@ -9,7 +9,10 @@ Real captures of traces/real/scenarios/dup_fds.c, scm_rights.c, reimport.c and v
   probe set does not probe; :func:`tracekit.normalize.dialects.hidden_self_imports` adds its
   reference;
 - a self-import of an object with no handle left sets obj->dma_buf again with get_dma_buf;
-  :func:`tracekit.normalize.dialects.reattached_dma_bufs` adds that reference (reimport.c).
+  :func:`tracekit.normalize.dialects.reattached_dma_bufs` adds that reference (reimport.c);
+- an exec closes the close-on-exec dma-buf fds with no close;
+  :func:`tracekit.normalize.dialects.exec_closed_fds` closes them where the exec releases a
+  close-on-exec DRM file (exec_cloexec.c, "Fifth set").
 """
 
 from __future__ import annotations
@@ -22,7 +25,15 @@ import pytest
 from tests.conftest import TRACES
 from tracekit.ingest import parse_paths
 from tracekit.normalize import normalize
-from tracekit.normalize.dialects import IMPORT_CALLS, SELF_IMPORT, UNSEEN_FD, hidden_fds
+from tracekit.normalize.dialects import (
+    EXEC_CLOSE,
+    IMPORT_CALLS,
+    O_CLOEXEC,
+    SELF_IMPORT,
+    UNSEEN_FD,
+    exec_closed_fds,
+    hidden_fds,
+)
 from tracekit.replay import replay_paths
 from tracekit.schema import OPS
 
@@ -98,11 +109,10 @@ def _op(seq: int, op: str, pid: int, func: str, fd: int | None, dmabuf: int | No
 
 
 def _frame(rows: list[dict]) -> pl.DataFrame:
-    return (
-        pl.DataFrame(rows, schema_overrides={"op": OPS["op"]})
-        .select([pl.col(c) if c in rows[0] else pl.lit(None, t).alias(c) for c, t in OPS.items()])
-        .cast(OPS)
-    )  # type: ignore[arg-type]
+    df = pl.DataFrame(rows, schema_overrides={"op": OPS["op"]})
+    return df.select(
+        [pl.col(c) if c in df.columns else pl.lit(None, t).alias(c) for c, t in OPS.items()]
+    ).cast(OPS)  # type: ignore[arg-type]
 
 
 def test_only_tasks_whose_syscalls_are_traced_get_unseen_fds() -> None:
@@ -173,7 +183,85 @@ def test_without_it_the_reimport_disagrees(monkeypatch: pytest.MonkeyPatch) -> N
     ]
 
 
-def test_no_other_capture_re_imports_an_object_without_handles() -> None:
+def test_no_other_capture_re_imports_an_object_or_execs() -> None:
     for path in sorted(TRACES.glob("real/linux-*/*.txt")):
+        ops = _ops(path)
         if path.stem != "reimport":
-            assert _ops(path).filter(pl.col("func") == REATTACHED).height == 0, path
+            assert ops.filter(pl.col("func") == REATTACHED).height == 0, path
+        if path.stem != "exec_cloexec":
+            assert ops.filter(pl.col("func") == EXEC_CLOSE).height == 0, path
+
+
+# the kernels whose probes show the export's dma_buf_fd (and its flags): 6.12 and 6.18 with the
+# rig's own probes do not (no f_count is compared there at the exec either)
+EXEC = ("linux-6.1", "linux-6.1-default-probes", "linux-6.12", "linux-7.3")
+
+
+@pytest.mark.parametrize("kernel", EXEC)
+def test_an_exec_closes_the_close_on_exec_dma_buf_fd(kernel: str) -> None:
+    """exec_cloexec.c exports a BO from a close-on-exec vgem fd A as a close-on-exec dma-buf fd,
+    imports it into fd B (not close-on-exec) and execs itself: the exec closes A (its release
+    shows) and the dma-buf fd (no event), and the new image closes B's handle and B."""
+    path = TRACES / "real" / kernel / "exec_cloexec.txt"
+    ops = _ops(path)
+    fd = ops.filter(pl.col("op") == "dmabuf_fd")
+    assert fd["open_flags"].to_list() == [0x80002]  # O_CLOEXEC | O_RDWR
+    added = ops.with_row_index("_i").filter(pl.col("func") == EXEC_CLOSE)
+    assert added.select("op", "count", "dmabuf").rows() == [
+        ("fd_close", fd["count"][0], fd["dmabuf"][0])
+    ]
+    # just before the exec's first release: A's drm_gem_release
+    after = ops.row(added["_i"][0] + 1, named=True)
+    assert after["op"] == "file_close" and after["line"] == added["line"][0]
+    rep = replay_paths([str(path)])
+    assert rep.disagreements.height == 0
+    # and the samples after the exec are compared
+    after_exec = rep.verified.filter(
+        (pl.col("counter") == "f_count") & (pl.col("line") > added["line"][0])
+    )
+    assert after_exec.height >= 3 and after_exec["comparable"].all()
+
+
+def test_without_it_the_exec_disagrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracekit.normalize import dialects
+
+    monkeypatch.setattr(dialects, "exec_closed_fds", lambda ops: ops)
+    rep = replay_paths([str(TRACES / "real/linux-6.1-default-probes/exec_cloexec.txt")])
+    assert rep.disagreements.select("func", "counter", "kernel", "model").rows() == [
+        ("dma_buf_put", "f_count", 3, 4)
+    ]
+
+
+def test_only_a_release_no_traced_syscall_explains_is_an_exec() -> None:
+    def fd(seq: int, number: int, flags: int | None) -> dict:
+        return {**_op(seq, "dmabuf_fd", 10, "dma_buf_fd", number, 0xD0), "open_flags": flags}
+
+    def release(seq: int, pid: int = 10) -> dict:
+        return _op(seq, "file_close", pid, "drm_gem_release", None, None)
+
+    ops = _frame(
+        [
+            _op(0, "syscall_enter", 10, "sys_enter_ioctl", None, None),
+            _op(1, "dmabuf_export", 10, "dma_buf_export", None, 0xD0),
+            fd(2, 5, O_CLOEXEC | 2),
+            fd(3, 6, 2),  # not close-on-exec
+            _op(4, "syscall_exit", 10, "sys_exit_ioctl", None, None),
+            release(5),  # after an ioctl: an exec closed it, and fd 5 with it
+            release(6),  # the same exec's next release: nothing more
+            _op(7, "fd_close", 10, "sys_enter_close", 9, None),
+            release(8),  # explained by the close
+            _op(9, "syscall_enter", 10, "sys_enter_munmap", None, None),
+            release(10),  # a GEM mapping held its file: explained by the munmap
+            _op(11, "syscall_enter", 10, "sys_enter_ioctl", None, None),
+            fd(12, 5, 2),  # fd 5 again, not close-on-exec this time
+            fd(13, 7, O_CLOEXEC),
+            _op(14, "syscall_exit", 10, "sys_exit_ioctl", None, None),
+            release(15, pid=11),  # another task's release says nothing of task 10
+            release(16),  # a second exec: fd 7 only
+            _op(17, "task_exit", 10, "sys_enter_exit_group", None, None),
+            release(18),  # the exit's
+        ]
+    )
+    added = exec_closed_fds(ops).filter(pl.col("func") == EXEC_CLOSE)
+    # each placed after the op before the exec's first release (seq), with that release's line
+    assert added.select("seq", "line", "pid", "count").rows() == [(4, 6, 10, 5), (15, 17, 10, 7)]

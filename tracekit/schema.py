@@ -256,6 +256,7 @@ OPS: dict[str, pl.DataType] = {
     "fence_context": pl.Int64(),
     "fence_seqno": pl.Int64(),
     "count": pl.Int64(),
+    "open_flags": pl.Int64(),
     "ret": pl.Int64(),
     "call": pl.Int64(),
     "refcount": pl.Int64(),
@@ -276,8 +277,10 @@ entry probe of the call the op happened in (for return probes: their own entry).
 mapping address an op names (a vmap's result, the map a vunmap is given); ``mapped`` the
 mapping the kernel has cached for the object or dma-buf (``dmabuf->vmap_ptr``, ``gbo->map``,
 ``shmem->vaddr``), sampled by the probe, which a vunmap must be given back. ``job`` is the
-scheduler job key ``"context:seqno"`` of its finished fence. Counter columns carry the kernel's
-own values sampled by the probe, as read *before* the probed function ran (kprobes fire at entry).
+scheduler job key ``"context:seqno"`` of its finished fence. ``open_flags`` are the flags of the
+fd an op installs (``dmabuf_fd``: ``O_CLOEXEC`` is ``0x80000``), where the probe shows them.
+Counter columns carry the kernel's own values sampled by the probe, as read *before* the probed
+function ran (kprobes fire at entry).
 """
 
 

@@ -32,7 +32,16 @@ from tracekit.normalize.profiles import EventRule, Profile, load_profiles
 from tracekit.schema import COUNTERS, OP_CONTEXT_COLUMNS, OPS, conform
 
 POINTER_COLUMNS = ("object", "file", "address", "mapped", "dmabuf", "attachment", "vma", "fb", "cb")
-INT_COLUMNS = ("handle", "size", "count", "ret", "fence_context", "fence_seqno", *COUNTERS)
+INT_COLUMNS = (
+    "handle",
+    "size",
+    "count",
+    "open_flags",
+    "ret",
+    "fence_context",
+    "fence_seqno",
+    *COUNTERS,
+)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ ops so that the model counts as the kernel did. They run at the end of normalisa
   ``mmap(fd)`` of the dma-buf) but was never seen to get: ``dup``, ``fcntl(F_DUPFD)`` and
   ``SCM_RIGHTS`` take a file reference with no event on every kernel; so does 6.12's inlined PRIME
   export (no ``dma_buf_fd``).
+- :func:`exec_closed_fds`: the close-on-exec dma-buf fds an ``execve`` closes, with no
+  ``close``; the exec shows where it also released a close-on-exec DRM file.
 - :func:`hidden_self_imports`: the reference a PRIME import of the device's own dma-buf takes.
   Up to 6.16 it shows as drm_gem_prime_import_dev; from 6.17 the shmem helpers import with
   drm_gem_shmem_prime_import_no_map, which the rig's built-in probe set does not probe.
@@ -526,6 +528,116 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
     return _with_added(ops, extra)
 
 
+O_CLOEXEC = 0x80000
+EXEC_CLOSE = "execve (a close-on-exec fd, closed with no close seen)"
+"""The ``func`` of the ``fd_close`` ops :func:`exec_closed_fds` adds."""
+_QUIET_SYSCALLS = ("sys_enter_ioctl", "sys_exit_ioctl", "sys_enter_mmap", "sys_exit_mmap")
+"""Traced syscalls that drop no file reference: a DRM file released after one of them was
+released by a later syscall the capture does not show."""
+_EXEC_SYSCALLS = ("sys_enter_execve", "sys_exit_execve", "sys_enter_execveat", "sys_exit_execveat")
+
+
+def exec_closed_fds(ops: pl.DataFrame) -> pl.DataFrame:
+    """Add the ``fd_close`` of each close-on-exec dma-buf fd an exec closes.
+
+    ``execve`` closes every fd opened with ``O_CLOEXEC`` (``do_close_on_exec``): no ``close``
+    runs, and unless it holds the last reference the dma-buf shows no event. The rig traces no
+    ``execve``, but an exec shows where the task also had a close-on-exec DRM fd (libdrm opens
+    them so): that file is released (``drm_gem_release``) right after the task's last traced
+    syscall was one that drops no file (an ioctl, an mmap), or an ``execve`` where that is traced.
+    A ``close``, a ``munmap`` (a GEM mapping holds its DRM file) or an exit before the release
+    explains it instead, and nothing is added. A ``dup2`` onto a DRM fd or a ``close_range``,
+    untraced too, would be read as an exec: DRM clients rarely do either.
+
+    The closes are added just before the exec's first release, for the task's dma-buf fds whose
+    ``dma_buf_fd`` showed ``O_CLOEXEC``: the exec drops each fd's reference at once (``filp_close``
+    -> ``fput``) and runs the releases only on its way back to userspace (the deferred
+    ``__fput``), so every close comes before any release it shows. A dma-buf fd made unseen
+    (:func:`hidden_fds`) has no known flags and stays open."""
+    is_cloexec = (
+        (pl.col("op") == "dmabuf_fd")
+        & pl.col("open_flags").is_not_null()
+        & ((pl.col("open_flags") & O_CLOEXEC) != 0)
+    )
+    tasks = ops.filter(is_cloexec).select("source", "pid").unique()
+    if tasks.height == 0:
+        return ops
+    indexed = ops.with_row_index("_i")
+    own = indexed.join(tasks, on=["source", "pid"], how="semi")
+    syscalls = own.filter(TRACED_SYSCALL).select(
+        "source", "pid", pl.col("seq").alias("_at"), pl.col("func").alias("_sys")
+    )
+    # DRM files released after a syscall that drops no file, or after an execve
+    releases = (
+        own.filter(pl.col("op") == "file_close")
+        .select("_i", "source", "pid", "seq")
+        .join_asof(
+            syscalls.sort("_at"),
+            left_on="seq",
+            right_on="_at",
+            by=["source", "pid"],
+            strategy="backward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        .filter(pl.col("_sys").is_in([*_QUIET_SYSCALLS, *_EXEC_SYSCALLS]))
+    )
+    if releases.height == 0:
+        return ops
+    # one exec per syscall it followed: its first release
+    execs = releases.group_by("source", "pid", "_at").agg(
+        pl.col("seq").min().alias("_exec"), pl.col("_i").min()
+    )
+    # the fds: each fd number's last dma_buf_fd before the exec, if that one was close-on-exec
+    closed = (
+        own.filter(pl.col("op") == "dmabuf_fd")
+        .select("source", "pid", "seq", "count", "dmabuf", _cloexec=is_cloexec)
+        .join(execs, on=["source", "pid"])
+        .filter(pl.col("seq") < pl.col("_exec"))
+        .sort("seq")
+        .group_by("_i", "_exec", "count")
+        .agg(pl.col("dmabuf").last(), pl.col("_cloexec").last())
+        .filter(pl.col("_cloexec"))
+        .sort("_i", "count")
+    )
+    if closed.height == 0:
+        return ops
+    # each close is the exec's first release's event, placed just before it: after the
+    # source's previous seq
+    seqs = indexed.select("source", pl.col("seq").alias("_before")).unique().sort("_before")
+    at = (
+        ops[closed["_i"].to_list()]
+        .with_columns(count=closed["count"], dmabuf=closed["dmabuf"])
+        .with_row_index("_k")
+        .sort("seq")
+        .join_asof(
+            seqs,
+            left_on="seq",
+            right_on="_before",
+            by="source",
+            strategy="backward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        .sort("_k")
+        .with_columns(seq=pl.col("_before"))
+        .drop("_k", "_before")
+    )
+    extra = _next_op_at(
+        ops,
+        at,
+        "fd_close",
+        func=pl.lit(EXEC_CLOSE),
+        object=pl.lit(None, pl.UInt64),
+        generation=pl.lit(None, pl.Int32),
+        file=pl.lit(None, pl.UInt64),
+        owner=pl.lit(None, pl.String),
+        open_flags=pl.lit(None, pl.Int64),
+        **{c: pl.lit(None, pl.Int64) for c in COUNTER_COLUMNS},
+    )
+    return _with_added(ops, extra)
+
+
 FD_TO_HANDLE = ("drm_gem_prime_fd_to_handle", "drm_prime_fd_to_handle_ioctl")
 SELF_IMPORT = "drm_gem_prime_fd_to_handle (self-import reference, the import not probed)"
 """The ``func`` of the ``get`` ops :func:`hidden_self_imports` adds."""
@@ -677,6 +789,7 @@ def apply_all(ops: pl.DataFrame) -> pl.DataFrame:
     for rewrite in (
         one_dmabuf_view,
         hidden_fds,
+        exec_closed_fds,
         hidden_self_imports,
         reattached_dma_bufs,
         hidden_vunmaps,
