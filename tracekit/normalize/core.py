@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -32,6 +32,8 @@ from tracekit.normalize.profiles import EventRule, Profile, load_profiles
 from tracekit.schema import COUNTERS, OP_CONTEXT_COLUMNS, OPS, conform
 
 POINTER_COLUMNS = ("object", "file", "address", "mapped", "dmabuf", "attachment", "vma", "fb", "cb")
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
 INT_COLUMNS = (
     "handle",
     "size",
@@ -285,8 +287,8 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
         matched = _resolve_inner(matched, ev, inner_specs, rules)
 
     by_rule = {key[0]: frame for key, frame in matched.partition_by("_rule", as_dict=True).items()}
-    parts = [_rule_ops(by_rule[rid], rules[rid], rid) for rid in sorted(by_rule)]
-    parts = [p for p in parts if p.height]
+    queries = [_rule_ops(by_rule[rid], rules[rid], rid) for rid in sorted(by_rule)]
+    parts = [p for p in pl.collect_all([q for q in queries if q is not None]) if p.height]
 
     # every kretprobe that no rule consumed is still a call exit with its return code
     consumed = (
@@ -353,22 +355,26 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
     return Normalized(conform(ops, OPS), unknown)
 
 
-def _base(df: pl.DataFrame, *extra: pl.Expr) -> pl.DataFrame:
+def _base(df: Frame, *extra: pl.Expr, call: pl.Expr | None = None, **named: pl.Expr) -> Frame:
+    """An event's columns every op of it has, then ``extra`` and ``named``; ``call``: the line
+    of the call it happened in (by default the innermost open call's)."""
     return df.select(
         "_row",
         *OP_CONTEXT_COLUMNS,
         pl.coalesce(pl.col("_func"), pl.col("event")).alias("func"),
         pl.col("ret_caller").alias("caller"),
-        pl.col("_call").alias("call"),
+        (pl.col("_call") if call is None else call).alias("call"),
         *extra,
+        **named,
     )
 
 
-def _rule_ops(m: pl.DataFrame, rule: EventRule, rank: int) -> pl.DataFrame:
+def _rule_ops(m: pl.DataFrame, rule: EventRule, rank: int) -> pl.LazyFrame | None:
+    """The ops of one rule's matched events, as a query (the rules' queries run together)."""
     if m.height == 0 or rule.op == "ignore":  # known, no effect: counted as known, no op
-        return m.head(0)
+        return None
     cols = set(m.columns)
-    out = m
+    out = m.lazy()
     if rule.when:
         names = columns_of(rule.when)
         tmp = {}
@@ -390,8 +396,6 @@ def _rule_ops(m: pl.DataFrame, rule: EventRule, rank: int) -> pl.DataFrame:
             )
         cond = compile_condition(rule.when, lambda n: pl.col(tmp[n]))
         out = out.filter(cond)
-        if out.height == 0:
-            return out
     values: dict[str, pl.Expr] = {}
     for col, alts in (*rule.fields.items(), *rule.counters.items()):
         text = pl.coalesce([_spec_expr(a.removesuffix(":dec"), cols) for a in alts])
@@ -416,8 +420,8 @@ def _rule_ops(m: pl.DataFrame, rule: EventRule, rank: int) -> pl.DataFrame:
         caller = pl.col("_site")
         for func, who in rule.owner_by_caller.items():
             owner = pl.when(caller == func).then(pl.lit(who)).otherwise(owner)
-    computed = out.select(
-        "_row",
+    return _base(
+        out,
         op=pl.lit(rule.op),
         owner=owner,
         profile=pl.lit(rule.profile),
@@ -425,11 +429,9 @@ def _rule_ops(m: pl.DataFrame, rule: EventRule, rank: int) -> pl.DataFrame:
         _confirm=pl.lit(rule.confirm),
         _rank=pl.lit(rank, pl.Int64),
         **values,
+        # a return probe happened in its own call
+        call=pl.col("_entry_line") if rule.at == "return" else pl.col("_call"),
     )
-    res = _base(out).join(computed, on="_row", how="left")
-    if rule.at == "return":  # a return probe happened in its own call
-        res = res.with_columns(call=out["_entry_line"])
-    return res
 
 
 def _in_oid_order(ops: pl.DataFrame) -> pl.DataFrame:
