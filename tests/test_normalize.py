@@ -7,11 +7,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import FIXTURES, TRACES, rel
 from tracekit.errors import GrammarError
 from tracekit.ingest import parse_paths
-from tracekit.normalize import load_profiles, normalize
+from tracekit.normalize import dialects, load_profiles, normalize
 from tracekit.normalize.profiles import load_profile
 
 REAL = sorted(TRACES.glob("real/*/*.txt"))
@@ -177,3 +179,28 @@ def test_captures_normalised_together_equal_each_alone() -> None:
     for path in paths:
         alone = normalize(parse_paths([path]).events).ops
         assert together.filter(pl.col("source") == path).equals(alone), path
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 20)), max_size=40),
+    st.lists(st.integers(0, 1000), max_size=12),
+    st.sampled_from([0, 4096]),
+)
+def test_added_rows_go_where_a_stable_sort_puts_them(
+    rows: list[tuple[str, int]], picks: list[int], few: int
+) -> None:
+    """dialects.with_added, spliced (few rows) or gathered (many), against the sort it avoids:
+    each added row (a copy of an op, as every rewrite makes them) after the last op of its
+    source and seq, the ones at one place in the order given."""
+    ops = pl.DataFrame(
+        {"source": [r[0] for r in rows], "seq": [r[1] for r in rows], "tag": range(len(rows))},
+        schema={"source": pl.String, "seq": pl.Int64, "tag": pl.Int64},
+    ).sort("source", "seq", maintain_order=True)
+    extra = ops[[p % ops.height for p in picks] if ops.height else []].with_columns(
+        tag=pl.int_range(1000, 1000 + pl.len(), dtype=pl.Int64)
+    )
+    want = pl.concat([ops, extra]).sort(["source", "seq"], maintain_order=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dialects, "_FEW", few)
+        assert dialects.with_added(ops, extra).equals(want)

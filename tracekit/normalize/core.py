@@ -587,5 +587,6 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
             owner=pl.col("_jowner"),
             _oid=pl.col("_oid") + (1 << 40),
         ).drop("_job", "_jobj", "_jgen", "_jowner")
-        ops = pl.concat([ops, done.select(ops.columns)]).sort(["source", "seq", "_oid"])
+        # after their signal's event, in _oid order: what sorting by (source, seq, _oid) gives
+        ops = dialects.with_added(_in_oid_order(ops), done.select(ops.columns).sort("_oid"))
     return ops.drop("_row", "_oid", "_nest", "_confirm", "_rank", strict=False)

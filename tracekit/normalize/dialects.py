@@ -56,24 +56,23 @@ CALLS = ("call_enter", "call_exit")
 
 def _next_op_at(ops: pl.DataFrame, at: pl.DataFrame, op: str, **extra: pl.Expr) -> pl.DataFrame:
     """Rows of ``at`` (source, seq, ...) copied as ``op`` ops, to be placed just after each row
-    (:func:`_with_added`)."""
+    (:func:`with_added`)."""
     return at.with_columns(op=pl.lit(op).cast(ops.schema["op"]), **extra).select(ops.columns)
 
 
 _FEW = 4096
-"""Up to this many added rows are spliced in; more are placed by sorting everything."""
+"""Up to this many added rows are spliced in; more are placed with one gather of every row."""
 
 
-def _with_added(ops: pl.DataFrame, *added: pl.DataFrame) -> pl.DataFrame:
+def with_added(ops: pl.DataFrame, *added: pl.DataFrame) -> pl.DataFrame:
     """``ops`` (sorted by source and seq) with the ``added`` rows after the last op of their
     source and seq, in the order given: what ``pl.concat([ops, *added]).sort(["source", "seq"],
-    maintain_order=True)`` gives, without moving every row of every column when only a few are
-    added (a capture's dialect rewrites add a handful; sorting a million ops takes 0.2-0.4 s)."""
+    maintain_order=True)`` gives (each added row has the source and seq of an op), without
+    sorting. A few rows are spliced in between slices; many, with one gather of every row.
+    (A capture's dialect rewrites add a handful; sorting a million ops takes 0.2-0.4 s.)"""
     extra = pl.concat([a for a in added if a.height]) if any(a.height for a in added) else None
     if extra is None:
         return ops
-    if extra.height > _FEW:
-        return pl.concat([ops, extra]).sort(["source", "seq"], maintain_order=True)
     # one integer key per row: the source's rank in sort order, then seq
     sources = sorted(set(ops["source"].unique().to_list()) | set(extra["source"].to_list()))
     rank = pl.DataFrame({"source": sources, "_rank": range(len(sources))})
@@ -89,6 +88,10 @@ def _with_added(ops: pl.DataFrame, *added: pl.DataFrame) -> pl.DataFrame:
 
     at = np.searchsorted(keys(ops), keys(extra), side="right")
     order = np.argsort(at, kind="stable")
+    if extra.height > _FEW:
+        # many: one gather of every row, the added ones inserted at their places
+        take = np.insert(np.arange(ops.height), at[order], ops.height + order)
+        return pl.concat([ops, extra])[take]
     parts: list[pl.DataFrame] = []
     start = 0
     for j in order:
@@ -223,7 +226,7 @@ def hidden_vunmaps(ops: pl.DataFrame) -> pl.DataFrame:
         "vunmap",
         func=pl.format("{} (vunmap, the helper inlined)", pl.col("func")),
     )
-    return _with_added(ops, added)
+    return with_added(ops, added)
 
 
 def hidden_detach_unpins(ops: pl.DataFrame) -> pl.DataFrame:
@@ -305,7 +308,7 @@ def hidden_detach_unpins(ops: pl.DataFrame) -> pl.DataFrame:
         "unpin",
         func=pl.lit("drm_gem_map_detach (unpin, inlined)"),
     )
-    return _with_added(ops, added)
+    return with_added(ops, added)
 
 
 def pin_pages(ops: pl.DataFrame) -> pl.DataFrame:
@@ -343,7 +346,7 @@ def pin_pages(ops: pl.DataFrame) -> pl.DataFrame:
                     pages_use_count=pl.lit(None, pl.Int64),
                 )
             )
-    return _with_added(*out)
+    return with_added(*out)
 
 
 def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
@@ -396,7 +399,7 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
         lookups = ops.filter((pl.col("op") == "get") & (pl.col("owner") == "fb")).join(
             fb_handle_sources, on="source", how="semi"
         )
-        ops = _with_added(
+        ops = with_added(
             ops,
             _next_op_at(
                 ops,
@@ -525,7 +528,7 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
         owner=pl.lit(None, pl.String),
         **{c: pl.lit(None, pl.Int64) for c in COUNTER_COLUMNS},
     )
-    return _with_added(ops, extra)
+    return with_added(ops, extra)
 
 
 O_CLOEXEC = 0x80000
@@ -635,7 +638,7 @@ def exec_closed_fds(ops: pl.DataFrame) -> pl.DataFrame:
         open_flags=pl.lit(None, pl.Int64),
         **{c: pl.lit(None, pl.Int64) for c in COUNTER_COLUMNS},
     )
-    return _with_added(ops, extra)
+    return with_added(ops, extra)
 
 
 FD_TO_HANDLE = ("drm_gem_prime_fd_to_handle", "drm_prime_fd_to_handle_ioctl")
@@ -717,7 +720,7 @@ def hidden_self_imports(ops: pl.DataFrame) -> pl.DataFrame:
         owner=pl.lit("call"),
         count=pl.lit(None, pl.Int64),
     )
-    return _with_added(ops, added)
+    return with_added(ops, added)
 
 
 IMPORT_CALLS = ("drm_gem_prime_import_dev", "drm_gem_shmem_prime_import_no_map")
@@ -781,7 +784,7 @@ def reattached_dma_bufs(ops: pl.DataFrame) -> pl.DataFrame:
         generation=pl.lit(None, pl.Int32),
         **{c: pl.lit(None, pl.Int64) for c in COUNTER_COLUMNS},
     )
-    return _with_added(ops, added)
+    return with_added(ops, added)
 
 
 def apply_all(ops: pl.DataFrame) -> pl.DataFrame:
