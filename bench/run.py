@@ -7,7 +7,10 @@ each measurement runs in a fresh Python process, so that its peak RSS is its own
 - ``baseline``: polars ``read_csv`` of the file as one string column (how tracekit splits lines:
   the floor for any ingest built on it);
 - ``parse_to_parquet``: ``tracekit.ingest.parse_to_parquet([file], out)``, the streaming ingest;
-- ``parse_paths``: ``tracekit.ingest.parse_paths([file])``, in memory (small sizes only).
+- ``parse_paths``: ``tracekit.ingest.parse_paths([file])``, in memory (small sizes only);
+- ``ops``: ``parse_paths`` then ``tracekit.normalize.normalize`` (the operations ``tracekit ops``
+  prints and replay runs on), in memory (small sizes only); the JSON has the normalisation's own
+  time (``normalize_s``) and the ops made.
 
 The wall time is that of the call alone (interpreter start-up and imports excluded; the process
 total is in the JSON). Each measurement is repeated (``--repeat``; 3 up to 1M lines, else 1) and
@@ -38,11 +41,13 @@ BENCH = Path(__file__).resolve().parent
 GEN = BENCH / "gen.py"
 RESULTS = BENCH / "results" / "latest.json"
 DEFAULT_WORKDIR = Path("/tmp/tracekit-bench")
-TOOLS = ("baseline", "parse_to_parquet", "parse_paths")
+TOOLS = ("baseline", "parse_to_parquet", "parse_paths", "ops")
+IN_MEMORY = ("parse_paths", "ops")
 LABELS = {
     "baseline": "polars read_csv (floor)",
     "parse_to_parquet": "tracekit parse_to_parquet",
     "parse_paths": "tracekit parse_paths",
+    "ops": "tracekit parse + normalize",
 }
 
 
@@ -79,6 +84,18 @@ def child(tool: str, path: str, out: str) -> dict[str, Any]:
         wall = time.perf_counter() - t0
         result = parsed.summary.as_dict()
         result["event_rows"] = parsed.events.height
+    elif tool == "ops":
+        from tracekit.ingest import parse_paths
+        from tracekit.normalize import normalize
+
+        t0 = time.perf_counter()
+        parsed = parse_paths([path])
+        t1 = time.perf_counter()
+        ops = normalize(parsed.events).ops
+        wall = time.perf_counter() - t0
+        result = parsed.summary.as_dict()
+        result["normalize_s"] = time.perf_counter() - t1
+        result["ops"] = ops.height
     else:
         raise SystemExit(f"unknown tool {tool!r}")
     result.pop("sources", None)
@@ -175,6 +192,8 @@ def check(tool: str, run: dict[str, Any], meta: dict[str, Any]) -> list[str]:
         problems.append(f"{tool}: lines={res['lines']} but the file has {meta['file_lines']}")
     if res["rejected"]:
         problems.append(f"{tool}: {res['rejected']} lines rejected")
+    if tool == "ops" and not res["ops"]:
+        problems.append("ops: normalisation made no ops")
     return problems
 
 
@@ -299,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         "--in-memory-max",
         type=int,
         default=1_000_000,
-        help="largest size that also runs parse_paths (in memory)",
+        help="largest size that also runs parse_paths and ops (in memory)",
     )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
@@ -333,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         captures.append(path)
         warm(path)
         repeats = args.repeat or (3 if size <= 1_000_000 else 1)
-        tools = [t for t in TOOLS if t != "parse_paths" or size <= args.in_memory_max]
+        tools = [t for t in TOOLS if t not in IN_MEMORY or size <= args.in_memory_max]
         # the floor takes seconds where tracekit takes a minute: always give it 3 tries
         n_runs = {t: max(repeats, 3) if t == "baseline" else repeats for t in tools}
         runs: dict[str, list[dict[str, Any]]] = {t: [] for t in tools}
