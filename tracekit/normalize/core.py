@@ -5,7 +5,8 @@
 2. Calls: kprobe entries and kretprobe returns of one task are paired (a return closes the latest
    open entry of its function), so a return probe can read its entry's arguments
    (``entry.KEY``) and the events inside the call (``inner.FUNC.KEY``), and every op knows the
-   call it happened in.
+   call it happened in (:func:`~tracekit.normalize.calls.pair_calls`; compiled for large
+   captures).
 3. Match: each event is matched to profile rules by probed function (kprobes; for trace-cmd/perf
    output, whose probe locations are raw addresses, by event name with ``_ret``/``__exit`` for
    returns) or event name (tracepoints). Fields are read from the payload, pointers in every
@@ -14,6 +15,8 @@
    frees of one object are one create and one free; ``confirm`` effects whose return failed are
    dropped; every object gets its generation (the creates seen at its address so far: 0 means it
    was already alive when the capture started); jobs are linked to the fences that finish them.
+5. Dialects: what a kernel does without an event, inferred from what the capture shows
+   (:mod:`tracekit.normalize.dialects`).
 """
 
 from __future__ import annotations
@@ -32,8 +35,6 @@ from tracekit.normalize.profiles import EventRule, Profile, load_profiles
 from tracekit.schema import COUNTERS, OP_CONTEXT_COLUMNS, OPS, conform
 
 POINTER_COLUMNS = ("object", "file", "address", "mapped", "dmabuf", "attachment", "vma", "fb", "cb")
-Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
-
 INT_COLUMNS = (
     "handle",
     "size",
@@ -44,6 +45,7 @@ INT_COLUMNS = (
     "fence_seqno",
     *COUNTERS,
 )
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)  # an event table, eager or as a query
 
 
 @dataclass(frozen=True)
