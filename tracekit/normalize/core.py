@@ -181,6 +181,32 @@ def _inner_col(spec: str) -> str:
     return "_inner_" + re.sub(r"\W", "_", spec)
 
 
+def _outer_payloads(
+    matched: pl.DataFrame, ev: pl.DataFrame, rules: list[EventRule]
+) -> pl.DataFrame:
+    """Add ``_outer_payload``: the payload of the entry of the call each matched event's call was
+    made from (``outer.KEY``), looked up for the rows of the rules that read it."""
+    users = [
+        rid for rid, rule in enumerate(rules) if any(s.startswith("outer.") for s in rule.sources())
+    ]
+    need = matched.filter(pl.col("_rule").is_in(users) & pl.col("_outer").is_not_null()).select(
+        "_mid", "source", "_outer"
+    )
+    if need.height == 0:
+        return matched.with_columns(_outer_payload=pl.lit(None, pl.String))
+    payloads = (
+        ev.select(
+            "source", pl.col("line").alias("_outer"), pl.col("payload").alias("_outer_payload")
+        )
+        .join(need.select("source", "_outer").unique(), on=["source", "_outer"], how="semi")
+        .unique(subset=["source", "_outer"], keep="first", maintain_order=True)
+    )
+    found = need.join(payloads, on=["source", "_outer"], how="left").select(
+        "_mid", "_outer_payload"
+    )
+    return matched.join(found, on="_mid", how="left")
+
+
 def _resolve_inner(
     matched: pl.DataFrame, ev: pl.DataFrame, specs: set[str], rules: list[EventRule]
 ) -> pl.DataFrame:
@@ -243,14 +269,7 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
         .then(pl.col("_entry_call"))
         .otherwise(pl.col("_call"))
     )
-    outer_payload = ev.select(
-        "source", pl.col("line").alias("_outer"), pl.col("payload").alias("_outer_payload")
-    )
-    ev = ev.join(
-        outer_payload.unique(subset=["source", "_outer"], keep="first"),
-        on=["source", "_outer"],
-        how="left",
-    )
+    # (its entry's payload, for outer.KEY, is read after matching: only a few rules use it)
     # an entry learns its call site from its return probe: (caller+0x.. <- func)
     callers = ev.filter(pl.col("_entry").is_not_null()).select(
         pl.col("_entry").alias("_row"), caller_func(pl.col("ret_caller")).alias("_ret_site")
@@ -259,7 +278,7 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
         _site=pl.coalesce(caller_func(pl.col("ret_caller")), pl.col("_ret_site"))
     )
 
-    matched = _match(ev, table, prefixes).with_row_index("_mid")
+    matched = _outer_payloads(_match(ev, table, prefixes).with_row_index("_mid"), ev, rules)
     # known: matched by a rule, or the other end (entry/return) of a probed function a rule knows
     known_funcs = table.filter(pl.col("_kind") == "kprobe")["_name"].unique().implode()
     known = pl.concat(
