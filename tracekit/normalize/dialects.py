@@ -420,6 +420,27 @@ TRACED_SYSCALL = pl.col("op").is_in(SYSCALL_OPS) & pl.col("func").str.starts_wit
 whether the task's syscalls (its closes) are traced."""
 
 
+def _last_syscall(rows: pl.DataFrame, syscalls: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` with their task's last traced syscall before each: its seq (``_at``), its
+    tracepoint (``_sys``) and its row (``_sys_i``). ``syscalls``: the :data:`TRACED_SYSCALL` rows
+    of the ops, numbered (``_i``)."""
+    return rows.join_asof(
+        syscalls.select(
+            "source",
+            "pid",
+            pl.col("seq").alias("_at"),
+            pl.col("func").alias("_sys"),
+            pl.col("_i").alias("_sys_i"),
+        ).sort("_at"),
+        left_on="seq",
+        right_on="_at",
+        by=["source", "pid"],
+        strategy="backward",
+        allow_exact_matches=False,  # (no op shares its event, and its seq, with a syscall's)
+        check_sortedness=False,
+    )
+
+
 def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
     """Add the ``dmabuf_fd`` of an fd a task is seen using on a dma-buf but was never seen to
     get: ``dma_buf_get(fd)`` (an import), or an ``mmap(fd)`` whose dma-buf mmap callback runs
@@ -444,21 +465,7 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
     mmaps = indexed.filter(is_mmap)
     if mmaps.height:
         mmaps = (
-            mmaps.drop("count")
-            .join_asof(
-                syscalls.select(
-                    "source",
-                    "pid",
-                    pl.col("seq").alias("_at"),
-                    pl.col("func").alias("_sys"),
-                    pl.col("_i").alias("_sys_i"),
-                ).sort("_at"),
-                left_on="seq",
-                right_on="_at",
-                by=["source", "pid"],
-                strategy="backward",
-                check_sortedness=False,
-            )
+            _last_syscall(mmaps.drop("count"), syscalls)
             .filter(pl.col("_sys") == "sys_enter_mmap")
             .join(indexed.select(pl.col("_i").alias("_sys_i"), "count"), on="_sys_i", how="left")
             .filter(pl.col("count").is_not_null())
@@ -567,24 +574,11 @@ def exec_closed_fds(ops: pl.DataFrame) -> pl.DataFrame:
         return ops
     indexed = ops.with_row_index("_i")
     own = indexed.join(tasks, on=["source", "pid"], how="semi")
-    syscalls = own.filter(TRACED_SYSCALL).select(
-        "source", "pid", pl.col("seq").alias("_at"), pl.col("func").alias("_sys")
-    )
     # DRM files released after a syscall that drops no file, or after an execve
-    releases = (
-        own.filter(pl.col("op") == "file_close")
-        .select("_i", "source", "pid", "seq")
-        .join_asof(
-            syscalls.sort("_at"),
-            left_on="seq",
-            right_on="_at",
-            by=["source", "pid"],
-            strategy="backward",
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
-        .filter(pl.col("_sys").is_in([*_QUIET_SYSCALLS, *_EXEC_SYSCALLS]))
-    )
+    releases = _last_syscall(
+        own.filter(pl.col("op") == "file_close").select("_i", "source", "pid", "seq"),
+        own.filter(TRACED_SYSCALL),
+    ).filter(pl.col("_sys").is_in([*_QUIET_SYSCALLS, *_EXEC_SYSCALLS]))
     if releases.height == 0:
         return ops
     # one exec per syscall it followed: its first release
