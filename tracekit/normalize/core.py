@@ -321,9 +321,7 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
     if exits.height:
         ret = parse_int(pl.col("payload").str.extract(r"(?:^|\s)(?:ret|\$retval|arg1)=(\S+)", 1))
         parts.append(
-            _base(exits, ret.alias("ret"), pl.col("_entry_line").alias("_cl"))
-            .with_columns(op=pl.lit("call_exit"), call=pl.col("_cl"))
-            .drop("_cl")
+            _base(exits, ret.alias("ret"), op=pl.lit("call_exit"), call=pl.col("_entry_line"))
         )
     # every DRM ioctl handler returns to drm_ioctl_kernel, and what it borrowed (its lookups, a
     # new object's creator reference) is put before it returns: a boundary for the task even in
@@ -331,11 +329,12 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
     ioctl_returns = ev.filter((pl.col("_at") == "return") & (pl.col("_site") == "drm_ioctl_kernel"))
     if ioctl_returns.height:
         parts.append(
-            _base(ioctl_returns, pl.col("_entry_line").alias("_cl"))
-            .with_columns(
-                op=pl.lit("ioctl_exit"), call=pl.col("_cl"), _rank=pl.lit(1 << 30, pl.Int64)
+            _base(
+                ioctl_returns,
+                op=pl.lit("ioctl_exit"),
+                _rank=pl.lit(1 << 30, pl.Int64),
+                call=pl.col("_entry_line"),
             )
-            .drop("_cl")
         )
     # and entering a DRM ioctl handler (by convention *_ioctl) that is not inside another probed
     # call means the task's previous syscall returned; ranked before what its entry does
