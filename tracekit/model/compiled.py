@@ -1283,13 +1283,14 @@ def _states(
 ) -> pl.DataFrame:
     head = ops.select(STATE_OP_COLUMNS)
     if at.size != ops.height:
-        # implicit rows repeat their op's columns; one source is one value, not a gather
-        head = head.select(
-            pl.lit(ops["source"].first(), pl.String).alias(c)
-            if one_source and c == "source"
-            else pl.col(c).gather(at)
-            for c in STATE_OP_COLUMNS
-        )
+        # implicit rows repeat their op's columns: one gather of the frame (a gather per column
+        # converts the indices once per column); one source is one value, not a gather
+        if one_source:
+            head = head.drop("source")[at].select(
+                pl.lit(ops["source"].first(), pl.String).alias("source"), pl.all()
+            )
+        else:
+            head = head[at]
     columns: dict[str, pa.Array] = {}
     for names, table in ((W_ADDRESS, addresses), (W_COUNT, counts), (W_FLAG, flags)):
         for j, name in enumerate(names):
