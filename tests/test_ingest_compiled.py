@@ -9,6 +9,9 @@ columns, the timestamp, syscall bodies, probe locations) and at random.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -21,11 +24,30 @@ from tracekit.ingest import compiled, fast
 from tracekit.ingest.source import lines_frame
 
 
+@contextmanager
+def _split(threads: int) -> Iterator[None]:
+    """The loop cuts in ``threads`` ranges of at least one line, whatever this machine has."""
+    saved = compiled.CHUNK_MIN, compiled._threads
+    compiled.CHUNK_MIN, compiled._threads = 1, lambda: threads
+    try:
+        yield
+    finally:
+        compiled.CHUNK_MIN, compiled._threads = saved
+
+
 def _same(lines: pl.DataFrame, layout: fast.Layout) -> int:
-    """Both engines on ``lines``: identical events and rest. Returns how many lines the loop cut."""
+    """Both engines on ``lines``: identical events and rest, with the loop cutting in one range
+    and in three (threads). Returns how many lines the loop cut."""
     want = fast.parse_ftrace_frame(lines, layout, engine="polars")
     got = fast.parse_ftrace_frame(lines, layout, engine="compiled")
-    for a, b, what in ((got[0], want[0], "events"), (got[1], want[1], "rest")):
+    with _split(3):
+        split = fast.parse_ftrace_frame(lines, layout, engine="compiled")
+    for a, b, what in (
+        (got[0], want[0], "events"),
+        (got[1], want[1], "rest"),
+        (split[0], want[0], "events cut in three ranges"),
+        (split[1], want[1], "rest cut in three ranges"),
+    ):
         assert a.schema == b.schema, what
         if not a.equals(b):
             diff = (
@@ -136,3 +158,18 @@ def test_compiled_cut_takes_the_usual_lines() -> None:
         cut = _same(lines, layout)
         taken = fast.parse_ftrace_frame(lines, layout, engine="polars")[0]
         assert cut == taken.height
+
+
+@given(st.integers(0, 400_000), st.integers(1, 8))
+def test_ranges_cover_every_line_once(n: int, threads: int) -> None:
+    saved = compiled._threads
+    compiled._threads = lambda: threads
+    try:
+        ranges = compiled._chunks(n)
+    finally:
+        compiled._threads = saved
+    assert ranges[0][0] == 0 and ranges[-1][1] == n
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+    assert len(ranges) == max(1, min(threads, n // compiled.CHUNK_MIN))
+    if len(ranges) > 1:  # a thread is worth its start
+        assert all(hi - lo >= compiled.CHUNK_MIN for lo, hi in ranges)

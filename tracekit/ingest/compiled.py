@@ -24,6 +24,10 @@ tracefs capture of the test fixtures and ``traces/``, and on random lines (hypot
 
 from __future__ import annotations
 
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -252,11 +256,12 @@ def _name(
     row: int,
     col: int,
     side: np.ndarray,
+    side_index: int,
     used: int,
 ) -> int:
     """One side of a probe location as column ``col``: its symbol, or with ``site`` its symbol
     and offset (``sym+0x4/0x90``); an address as ``0x`` and lower-case hex, written to the side
-    buffer. Returns the side buffer's new length."""
+    buffer (Arrow buffer ``side_index`` of the column). Returns the side buffer's new length."""
     if parts[5] == 1:
         begin = used
         side[used] = 48
@@ -268,7 +273,7 @@ def _name(
             c = data[j]
             side[used] = c + 32 if 65 <= c <= 90 else c
             used += 1
-        _view(views, valid, row, col, side, 1, begin, used)
+        _view(views, valid, row, col, side, side_index, begin, used)
     elif site and parts[1] >= 0:
         _view(views, valid, row, col, data, 0, start, parts[2])
     else:
@@ -276,10 +281,12 @@ def _name(
     return used
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cut(
     data: np.ndarray,
     offsets: np.ndarray,
+    lo: int,
+    hi: int,
     tgid_column: bool,
     n_flags: int,
     cpu_at: int,
@@ -292,15 +299,18 @@ def _cut(
     tick: np.ndarray,
     probe_offset: np.ndarray,
     side: np.ndarray,
+    side_index: int,
 ) -> tuple[int, int]:
-    """Cut every line it can: ``taken[i]`` says whether line ``i`` was, and the taken lines'
-    columns fill the outputs from row 0 in line order. Returns (rows taken, side bytes used):
-    the side buffer holds the event names of syscall lines, which are no slice of a line."""
-    k = 0
+    """Cut every line of ``lo:hi`` it can: ``taken[i]`` says whether line ``i`` was, and the
+    taken lines' columns fill the outputs from row ``lo`` in line order. Returns (rows taken,
+    side bytes used): the side buffer (the string columns' buffer ``side_index``) holds the
+    strings that are no slice of a line. Ranges that do not overlap can be cut at once, in
+    threads (no GIL), each with its own side buffer."""
+    k = lo
     used = 0
     a_parts = np.empty(6, np.int64)
     b_parts = np.empty(6, np.int64)
-    for i in range(offsets.size - 1):
+    for i in range(lo, hi):
         s = offsets[i]
         e = offsets[i + 1]
         taken[i] = 0
@@ -498,7 +508,7 @@ def _cut(
             for j in range(ev0, ev1):
                 side[used] = data[j]
                 used += 1
-            _view(views, valid, k, S_EVENT, side, 1, start, used)
+            _view(views, valid, k, S_EVENT, side, side_index, start, used)
         else:
             _view(views, valid, k, S_EVENT, data, 0, ev0, ev1)
         ints[I_PID, k] = _number(data, s + 17, pid_end)
@@ -511,11 +521,15 @@ def _cut(
             _view(views, valid, k, S_PAYLOAD, data, 0, _strip_start(data, close + 1, p1), p1)
             # the probed function: the only side, or the callee of a return probe
             if not is_ret or not caller_a:
-                used = _name(data, a0, a1, a_parts, False, views, valid, k, S_FUNC, side, used)
+                used = _name(
+                    data, a0, a1, a_parts, False, views, valid, k, S_FUNC, side, side_index, used
+                )
                 if a_parts[5] == 0 and a_parts[3] >= 0:
                     _view(views, valid, k, S_MODULE, data, 0, a_parts[3], a_parts[4])
             else:
-                used = _name(data, b0, b1, b_parts, False, views, valid, k, S_FUNC, side, used)
+                used = _name(
+                    data, b0, b1, b_parts, False, views, valid, k, S_FUNC, side, side_index, used
+                )
                 if b_parts[5] == 0 and b_parts[3] >= 0:
                     _view(views, valid, k, S_MODULE, data, 0, b_parts[3], b_parts[4])
             if not is_ret:
@@ -528,16 +542,39 @@ def _cut(
                         h += 1
                     probe_offset[k] = v
             elif caller_a:
-                used = _name(data, a0, a1, a_parts, True, views, valid, k, S_CALLER, side, used)
+                used = _name(
+                    data, a0, a1, a_parts, True, views, valid, k, S_CALLER, side, side_index, used
+                )
             else:
-                used = _name(data, b0, b1, b_parts, True, views, valid, k, S_CALLER, side, used)
+                used = _name(
+                    data, b0, b1, b_parts, True, views, valid, k, S_CALLER, side, side_index, used
+                )
         elif p0 >= 0:
             _view(views, valid, k, S_PAYLOAD, data, 0, p0, p1)
         k += 1
-    return k, used
+    return k - lo, used
 
 
 # ------------------------------------------------------------------------------------------------
+
+
+def _threads() -> int:
+    """The CPUs this process may run on (at most 8)."""
+    try:
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    except AttributeError:  # not Linux
+        return max(1, min(8, os.cpu_count() or 1))
+
+
+CHUNK_MIN = 50_000
+"""A thread cuts at least this many lines: fewer are not worth a thread's start (~0.1 ms)."""
+
+
+def _chunks(n: int) -> list[tuple[int, int]]:
+    """Ranges of lines, one per thread: the same rows come out whatever the number."""
+    parts = max(1, min(_threads(), n // CHUNK_MIN))
+    edges = [n * c // parts for c in range(parts + 1)]
+    return list(itertools.pairwise(edges))
 
 
 def cut(lines: pl.DataFrame, layout: Layout) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -562,28 +599,41 @@ def cut(lines: pl.DataFrame, layout: Layout) -> tuple[pl.DataFrame, pl.DataFrame
     ts = np.empty(n, np.int64)
     tick = np.empty(n, np.bool_)
     probe_offset = np.empty(n, np.int64)
-    # new strings: a syscall's event name, "sys_enter_" + name, is at most 4 bytes longer than
-    # its line ("sys_" + name + "()" at least), and an address side at most 2 ("0x" added)
-    side = np.empty(2 * data.size + 8 * n + 16, np.uint8)
-    rows, used = _cut(
-        data,
-        offsets,
-        layout.tgid,
-        layout.flags,
-        layout.cpu_at,
-        layout.ts_at,
-        taken,
-        views,
-        valid,
-        ints,
-        ts,
-        tick,
-        probe_offset,
-        side,
-    )
+    bounds = _chunks(n)
+    sides: list[np.ndarray] = []
+    for lo, hi in bounds:
+        # new strings: a syscall's event name, "sys_enter_" + name, is at most 4 bytes longer
+        # than its line ("sys_" + name + "()" at least), and an address side at most 2 ("0x")
+        size = int(offsets[hi] - offsets[lo])
+        sides.append(np.empty(2 * size + 8 * (hi - lo) + 16, np.uint8))
+
+    def run(c: int) -> tuple[int, int]:
+        lo, hi = bounds[c]
+        return _cut(
+            data, offsets, lo, hi, layout.tgid, layout.flags, layout.cpu_at, layout.ts_at,
+            taken, views, valid, ints, ts, tick, probe_offset, sides[c], 1 + c,
+        )  # fmt: skip
+
+    if len(bounds) == 1:
+        done = [run(0)]
+    else:
+        with ThreadPoolExecutor(max_workers=len(bounds)) as pool:
+            done = list(pool.map(run, range(len(bounds))))
+    # each range's rows start at its first line: move them up against the previous range's
+    rows = 0
+    for (lo, _), (k, _) in zip(bounds, done, strict=True):
+        if lo != rows and k:
+            for table in (views, valid, ints):
+                table[:, rows : rows + k] = table[:, lo : lo + k]
+            for column in (ts, tick, probe_offset):
+                column[rows : rows + k] = column[lo : lo + k]
+        rows += k
     if rows == 0:
         return _EMPTY, lines
-    buffers = [pa.py_buffer(data), pa.py_buffer(side[: max(used, 1)])]
+    buffers = [pa.py_buffer(data)]
+    buffers += [
+        pa.py_buffer(side[: max(used, 1)]) for side, (_, used) in zip(sides, done, strict=True)
+    ]
     strings = {
         name: pa.Array.from_buffers(
             pa.string_view(),
