@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from tests.conftest import ROOT, count_lines, fixture_files, rel
-from tracekit.ingest import parse_paths
+from tracekit.ingest import parse_paths, parse_to_parquet
 
 GOLDEN = ROOT / "tests" / "golden" / "ingest_summaries.json"
 
@@ -237,3 +237,39 @@ def test_hard_wrapped_mail_lines_rejoin_their_log_line() -> None:
         "journalctl_amdgpu_ring_timeout_gpu_reset_warn_drm_framebuffer_remove.txt"
     )["payload"].to_list()
     assert not any("above message repeats" in p for p in journal)
+
+
+def test_parse_to_parquet_writes_what_parse_paths_returns(tmp_path: Path) -> None:
+    """Batches of 16 KiB (each written while the next is parsed): the events and rejects of
+    the in-memory parse, in the same order, and the same summary."""
+    files = [
+        str(ROOT / "traces" / "real" / "linux-6.12" / "threads.txt"),
+        str(ROOT / "tests" / "fixtures" / "live" / "trace_fields.txt"),  # 3 rejects
+    ]
+    want = parse_paths(files)
+    out = tmp_path / "events.parquet"
+    summary = parse_to_parquet(files, str(out), block_bytes=1 << 14)
+    assert pl.read_parquet(out).equals(want.events)
+    assert pl.read_parquet(tmp_path / "events.rejects.parquet").equals(want.rejects)
+    assert (summary.lines, summary.events, summary.rejected) == (
+        want.summary.lines,
+        want.summary.events,
+        want.summary.rejected,
+    )
+    assert summary.rejected == 3
+
+
+def test_parse_to_parquet_stops_at_a_failed_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    def full(self: object, table: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
+    with pytest.raises(OSError, match="No space left"):
+        parse_to_parquet(
+            [str(ROOT / "tests" / "fixtures" / "live" / "trace_fields.txt")],
+            str(tmp_path / "e.parquet"),
+        )

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -28,6 +29,9 @@ from tracekit.ingest import fast
 from tracekit.ingest.lines import SAMPLE_LINES, LineReader, Mode, detect
 from tracekit.ingest.source import BLOCK_BYTES, Input, lines_frame
 from tracekit.schema import RAW_EVENTS, REJECTS, conform
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass
@@ -270,17 +274,33 @@ def parse_to_parquet(
     with (
         pq.ParquetWriter(out, ev_schema, compression="zstd") as ev_writer,
         pq.ParquetWriter(rejects_out, rj_schema, compression="zstd") as rj_writer,
+        # a batch is compressed and written while the next one is parsed (pyarrow releases the
+        # GIL); one batch in flight at most, so memory stays bounded
+        ThreadPoolExecutor(max_workers=1) as writer,
     ):
+        writing: Future[None] | None = None
+
+        def write(ev: pa.Table | None, rj: pa.Table | None) -> None:
+            if ev is not None:
+                ev_writer.write_table(ev)
+            if rj is not None:
+                rj_writer.write_table(rj)
+
         for name in names:
             per_source = Summary()
             for ev, rj, sm in parse_source(name, block_bytes=block_bytes):
-                if ev.height:
-                    ev_writer.write_table(ev.to_arrow().cast(ev_schema))
-                if rj.height:
-                    rj_writer.write_table(rj.cast(REJECTS).to_arrow().cast(rj_schema))  # type: ignore[arg-type]
+                batch = (
+                    ev.to_arrow().cast(ev_schema) if ev.height else None,
+                    rj.cast(REJECTS).to_arrow().cast(rj_schema) if rj.height else None,  # type: ignore[arg-type]
+                )
+                if writing is not None:
+                    writing.result()  # in order, and a failed write stops the parse
+                writing = writer.submit(write, *batch)
                 per_source.add(sm)
             per_source.check()
             total.add(per_source)
+        if writing is not None:
+            writing.result()
     total.check()
     return total
 
