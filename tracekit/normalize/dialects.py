@@ -114,7 +114,8 @@ def imported_vmaps(ops: pl.DataFrame) -> pl.DataFrame:
         return ops
     # handed to the dma-buf: the task's next op is that dma-buf's own vmap/vunmap
     nxt = (
-        ops.filter(~pl.col("op").is_in(CALLS))
+        ops.select("source", "seq", "pid", "op")
+        .filter(~pl.col("op").is_in(CALLS))
         .sort(["source", "seq"])
         .with_columns(_next=pl.col("op").shift(-1).over(["source", "pid"]))
     )
@@ -171,13 +172,15 @@ def _on_object(
 ) -> pl.DataFrame:
     """Each task's ops on the ``objects`` (source, object), in order, with the next one's op
     and func: the counting ops, and the call entries of ``calls`` (the dispatchers whose effect
-    is in question)."""
+    is in question). Only the columns that say so, and each op's row in ``ops`` (``_i``)."""
     keep = ~pl.col("op").is_in(CALLS) | (
         (pl.col("op") == "call_enter") & pl.col("func").is_in(calls)
     )
     key = ["source", "pid", "object"]
     return (
-        ops.filter(keep & pl.col("object").is_not_null())
+        ops.select(_ON_OBJECT)
+        .with_row_index("_i")
+        .filter(keep & pl.col("object").is_not_null())
         .join(objects.unique(), on=["source", "object"], how="semi")
         .sort(["source", "seq"], maintain_order=True)
         .with_columns(
@@ -186,6 +189,8 @@ def _on_object(
         )
     )
 
+
+_ON_OBJECT = ("source", "seq", "pid", "object", "generation", "op", "func", "dmabuf")
 
 VUNMAP_CALLS = (
     "drm_gem_vunmap",
@@ -222,7 +227,7 @@ def hidden_vunmaps(ops: pl.DataFrame) -> pl.DataFrame:
         return ops
     added = _next_op_at(
         ops,
-        hidden.select(ops.columns),
+        ops[hidden["_i"].to_list()],
         "vunmap",
         func=pl.format("{} (vunmap, the helper inlined)", pl.col("func")),
     )
@@ -275,7 +280,8 @@ def hidden_detach_unpins(ops: pl.DataFrame) -> pl.DataFrame:
     # ... unless the task's next op on that object, after the detach, is its unpin
     pinned_objects = linked.select("source", pl.col("_obj").alias("object")).unique()
     after = (
-        ops.filter(~pl.col("op").is_in(CALLS) & pl.col("object").is_not_null())
+        ops.select("source", "pid", "object", "seq", "op")
+        .filter(~pl.col("op").is_in(CALLS) & pl.col("object").is_not_null())
         .join(pinned_objects, on=["source", "object"], how="semi")
         .select(
             "source",
@@ -459,7 +465,9 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
         & pl.col("count").is_not_null()
     )
     is_mmap = (pl.col("op") == "call_enter") & (pl.col("func") == "dma_buf_mmap_internal")
-    indexed = ops.with_row_index("_i")
+    indexed = ops.select("source", "pid", "seq", "op", "func", "count", "dmabuf").with_row_index(
+        "_i"
+    )
     syscalls = indexed.filter(TRACED_SYSCALL)
     # an mmap's dma-buf callback: its fd is the task's last syscall's, when that is the mmap
     mmaps = indexed.filter(is_mmap)
@@ -572,7 +580,9 @@ def exec_closed_fds(ops: pl.DataFrame) -> pl.DataFrame:
     tasks = ops.filter(is_cloexec).select("source", "pid").unique()
     if tasks.height == 0:
         return ops
-    indexed = ops.with_row_index("_i")
+    indexed = ops.select(
+        "source", "pid", "seq", "op", "func", "count", "dmabuf", "open_flags"
+    ).with_row_index("_i")
     own = indexed.join(tasks, on=["source", "pid"], how="semi")
     # DRM files released after a syscall that drops no file, or after an execve
     releases = _last_syscall(
@@ -650,7 +660,9 @@ def hidden_self_imports(ops: pl.DataFrame) -> pl.DataFrame:
     drm_gem_object_get(obj); return obj;"), put after the handle is made. Up to 6.16 every
     driver's import goes through drm_gem_prime_import_dev, which the rig's built-in probe set
     shows; from 6.17 the shmem helpers' drm_gem_shmem_prime_import_no_map does it on its own."""
-    indexed = ops.with_row_index("_i")
+    indexed = ops.select(
+        "source", "pid", "seq", "op", "func", "caller", "object", "dmabuf"
+    ).with_row_index("_i")
     lookups = indexed.filter(
         (pl.col("op") == "dmabuf_get") & (pl.col("func") == "dma_buf_get")
     ).filter(caller_func(pl.col("caller")).is_in(FD_TO_HANDLE))
@@ -742,7 +754,8 @@ def reattached_dma_bufs(ops: pl.DataFrame) -> pl.DataFrame:
         return ops
     key = ["source", "object", "generation"]
     handles = (
-        ops.filter(pl.col("op").is_in(list(_HANDLES)))
+        ops.select(*key, "seq", "op")
+        .filter(pl.col("op").is_in(list(_HANDLES)))
         .join(self_imports.select(key).unique(), on=key, how="semi")
         .select(
             *key,
