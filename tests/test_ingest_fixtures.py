@@ -273,3 +273,24 @@ def test_parse_to_parquet_stops_at_a_failed_write(
             [str(ROOT / "tests" / "fixtures" / "live" / "trace_fields.txt")],
             str(tmp_path / "e.parquet"),
         )
+
+
+def test_a_read_error_mid_input_reaches_the_caller_after_the_batches_before_it(
+    tmp_path: Path,
+) -> None:
+    """The next block is read in a thread while this one is parsed: an error in it is raised
+    where the block would have come, after the batches before it."""
+    import gzip
+
+    from tracekit.errors import InputError
+    from tracekit.ingest.core import parse_source
+
+    text = (ROOT / "traces" / "real" / "linux-6.12" / "threads.txt").read_bytes()
+    packed = gzip.compress(text)
+    cut = tmp_path / "threads.txt.gz"
+    cut.write_bytes(packed[: len(packed) // 2])
+    batches = 0
+    with pytest.raises(InputError, match="corrupt gzip data"):
+        for _ in parse_source(str(cut), block_bytes=1 << 14):
+            batches += 1
+    assert batches > 3

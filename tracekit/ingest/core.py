@@ -153,6 +153,32 @@ def _attach_stacks(events: pl.DataFrame, frames: list[tuple[int, str]]) -> tuple
     return events, linked.height
 
 
+def _line_frames(src: Input, block_bytes: int) -> Iterator[pl.DataFrame]:
+    """The input's blocks as ``(line, text)`` frames, numbered from 1: the next block is read
+    and split in a thread while the caller parses this one (the reads and the CSV reader
+    release the GIL)."""
+    blocks = src.blocks(block_bytes)
+    next_line = 1
+
+    def read() -> pl.DataFrame | None:  # in the thread, one call at a time, in order
+        nonlocal next_line
+        block = next(blocks, None)
+        if block is None:
+            return None
+        lines = lines_frame(block, next_line)
+        next_line += lines.height
+        return lines
+
+    try:
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            ahead = reader.submit(read)
+            while (lines := ahead.result()) is not None:
+                ahead = reader.submit(read)
+                yield lines
+    finally:
+        blocks.close()  # after the thread is done with it
+
+
 def parse_source(
     name: str, *, block_bytes: int = BLOCK_BYTES
 ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame, Summary]]:
@@ -160,13 +186,9 @@ def parse_source(
 
     Raises :class:`tracekit.errors.InputError` when the input cannot be read at all.
     """
-    src = Input(name)
     mode: Mode | None = None
     slow: LineReader | None = None
-    next_line = 1
-    for block in src.blocks(block_bytes):
-        lines = lines_frame(block, next_line)
-        next_line += lines.height
+    for lines in _line_frames(Input(name), block_bytes):
         if mode is None:
             mode = detect(lines.head(SAMPLE_LINES * 2)["text"].to_list())
             slow = LineReader(name, mode)

@@ -15,7 +15,7 @@ import io
 import lzma
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -118,7 +118,7 @@ class Input:
             return None
         return compression_of(head)
 
-    def blocks(self, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+    def blocks(self, block_bytes: int = BLOCK_BYTES) -> Generator[bytes, None, None]:
         """The content in blocks of about ``block_bytes`` that end at a batch boundary.
 
         A block never ends before a line that continues the one above it, so an event and its
