@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy as np
 import polars as pl
 
 from tracekit.condition import columns_of, compile_condition
@@ -465,24 +466,32 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
     generations and link jobs to fences."""
     if ops.height == 0:
         return ops
+    ops = _in_oid_order(ops)
     # confirm: an entry op whose call returned an error did not happen
-    rets = (
-        ops.filter(pl.col("op") == "call_exit")
-        .select("source", "pid", pl.col("call").alias("_cline"), pl.col("ret").alias("_cret"))
-        .unique(subset=["source", "pid", "_cline"], keep="first")
+    confirming = ops.select("_oid", "source", "pid", "line", "_confirm").filter(
+        pl.col("_confirm").fill_null(False)
     )
-    ops = ops.join(
-        rets, left_on=["source", "pid", "line"], right_on=["source", "pid", "_cline"], how="left"
-    )
-    ops = ops.with_columns(
-        op=pl.when(pl.col("_confirm").fill_null(False) & (pl.col("_cret").fill_null(0) < 0))
-        .then(pl.lit("call_enter"))
-        .otherwise(pl.col("op"))
-    ).drop("_cret")
+    if confirming.height:
+        rets = (
+            ops.select("source", "pid", "op", pl.col("call").alias("_cline"), "ret")
+            .filter(pl.col("op") == "call_exit")
+            .unique(subset=["source", "pid", "_cline"], keep="first")
+        )
+        failed = confirming.join(
+            rets,
+            left_on=["source", "pid", "line"],
+            right_on=["source", "pid", "_cline"],
+            how="inner",
+        ).filter(pl.col("ret") < 0)["_oid"]
+        if failed.len():
+            ops = ops.with_columns(
+                op=pl.when(pl.col("_oid").is_in(failed.implode()))
+                .then(pl.lit("call_enter"))
+                .otherwise(pl.col("op"))
+            )
 
     counters = list(COUNTERS)
     task = ["source", "pid"]
-    ops = _in_oid_order(ops)
     # nest: the same operation seen at two probed levels by one task, back to back; compared
     # on the rows of nesting rules only, with the task's previous row gathered for them
     compared = ["op", "object", "dmabuf", "func", *counters]
@@ -515,13 +524,12 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
     # consecutive creates / frees of one object (drm_gem_object_init + private_object_init;
     # drm_gem_object_free + drm_gem_shmem_free + drm_gem_object_release): one op each, keeping
     # every counter any of them sampled
-    on_obj = ops.filter(pl.col("object").is_not_null() & pl.col("op").is_in(["create", "free"]))
-    if on_obj.height:
-        obj_seq = ops.filter(pl.col("object").is_not_null()).select(
-            "source", "object", "seq", "_oid", "op"
-        )
+    creates_frees = pl.col("object").is_not_null() & pl.col("op").is_in(["create", "free"])
+    if ops.select(creates_frees.any()).item():
         obj_seq = (
-            obj_seq.sort(["source", "object", "seq", "_oid"])
+            ops.select("source", "object", "seq", "_oid", "op")
+            .filter(pl.col("object").is_not_null())
+            .sort(["source", "object", "seq", "_oid"])
             .with_columns(
                 _prev_op=pl.col("op").shift(1).over(["source", "object"]),
             )
@@ -532,22 +540,28 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
                 _grp=pl.col("_new_group").cast(pl.Int64).cum_sum().over(["source", "object"])
             )
         )
-        ops = ops.join(obj_seq.select("_oid", "_grp"), on="_oid", how="left")
-        dup = ops.filter(pl.col("op").is_in(["create", "free"]) & pl.col("_grp").is_not_null())
+        dup = (
+            ops.select("_oid", "op", "object", *counters, "size")
+            .filter(creates_frees)
+            .join(obj_seq.select("_oid", "source", "_grp"), on="_oid", how="inner")
+            .sort("_oid")  # a run's counters: the first sampled, in op order
+        )
         agg = dup.group_by(["source", "object", "_grp"]).agg(
             pl.col("_oid").min().alias("_keep"),
-            *[pl.col(c).drop_nulls().first().alias(f"_m_{c}") for c in counters],
-            pl.col("size").drop_nulls().first().alias("_m_size"),
+            *[pl.col(c).drop_nulls().first() for c in (*counters, "size")],
         )
-        keep = agg.select(pl.col("_keep").alias("_oid"), *[f"_m_{c}" for c in counters], "_m_size")
-        drop_rows = dup.join(
-            agg.select(pl.col("_keep").alias("_oid")), on="_oid", how="anti"
-        ).select("_oid")
-        ops = ops.join(drop_rows, on="_oid", how="anti").join(keep, on="_oid", how="left")
-        ops = ops.with_columns(
-            *[pl.coalesce(pl.col(c), pl.col(f"_m_{c}")).alias(c) for c in counters],
-            size=pl.coalesce(pl.col("size"), pl.col("_m_size")),
-        ).drop([f"_m_{c}" for c in counters] + ["_m_size", "_grp"])
+        drop_oids = dup.join(agg.select(pl.col("_keep").alias("_oid")), on="_oid", how="anti")
+        if drop_oids.height:
+            # each run's first op keeps every counter any of them sampled; the others go (the
+            # ops are in _oid order, so each kept op is found by a binary search, and only the
+            # counters' columns are written)
+            ops = ops.filter(~pl.col("_oid").is_in(drop_oids["_oid"].implode()))
+            keep = agg.sort("_keep")
+            at = pl.Series(np.searchsorted(ops["_oid"].to_numpy(), keep["_keep"].to_numpy()))
+            ops = ops.with_columns(
+                ops[c].scatter(at, ops[c].gather(at).fill_null(keep[c]))
+                for c in (*counters, "size")
+            )
 
     # generations: the creates seen at an object's address so far (0: alive before the capture)
     ops = _in_oid_order(ops).with_columns(
