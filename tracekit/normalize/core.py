@@ -127,17 +127,15 @@ def _match(ev: pl.DataFrame, table: pl.DataFrame, prefixes: list[tuple[str, int]
     by_probe = ev.filter(pl.col("_func").is_not_null()).join(
         kp, left_on=["_func", "_at"], right_on=["_name", "_rat"], how="inner"
     )
-    by_event = ev.filter(pl.col("_func").is_null()).join(
-        tp, left_on="event", right_on="_name", how="inner"
-    )
+    tracepoints = ev.filter(pl.col("_func").is_null())
+    by_event = tracepoints.join(tp, left_on="event", right_on="_name", how="inner")
     parts = [by_probe, by_event]
     # a prefix rule is a fallback: events an exact name matched are not matched again
-    named = by_event.select("_row").unique()
-    for prefix, rid in prefixes:
-        hit = ev.filter(pl.col("_func").is_null() & pl.col("event").str.starts_with(prefix)).join(
-            named, on="_row", how="anti"
-        )
-        parts.append(hit.with_columns(_rule=pl.lit(rid, pl.Int64)))
+    if prefixes:
+        unnamed = tracepoints.join(by_event.select("_row").unique(), on="_row", how="anti")
+        for prefix, rid in prefixes:
+            hit = unnamed.filter(pl.col("event").str.starts_with(prefix))
+            parts.append(hit.with_columns(_rule=pl.lit(rid, pl.Int64)))
     return pl.concat([p.select([*ev.columns, "_rule"]) for p in parts])
 
 
@@ -223,7 +221,8 @@ def _resolve_inner(
             pl.col("_rule").is_in(users) & pl.col("_entry_seq").is_not_null()
         ).select("_mid", "source", "pid", "_entry_seq", "seq")
         cands = (
-            ev.filter((pl.col("_func") == func) | (pl.col("event") == func))
+            ev.select("source", "pid", "seq", "payload", "_func", "event")
+            .filter((pl.col("_func") == func) | (pl.col("event") == func))
             .select(
                 "source",
                 "pid",
