@@ -192,7 +192,8 @@ def test_added_rows_go_where_a_stable_sort_puts_them(
 ) -> None:
     """dialects.with_added, spliced (few rows) or gathered (many), against the sort it avoids:
     each added row (a copy of an op, as every rewrite makes them) after the last op of its
-    source and seq, the ones at one place in the order given."""
+    source and seq (or with ``before``, ahead of the first), the ones at one place in the order
+    given."""
     ops = pl.DataFrame(
         {"source": [r[0] for r in rows], "seq": [r[1] for r in rows], "tag": range(len(rows))},
         schema={"source": pl.String, "seq": pl.Int64, "tag": pl.Int64},
@@ -201,6 +202,9 @@ def test_added_rows_go_where_a_stable_sort_puts_them(
         tag=pl.int_range(1000, 1000 + pl.len(), dtype=pl.Int64)
     )
     want = pl.concat([ops, extra]).sort(["source", "seq"], maintain_order=True)
+    # before: ahead of the ops of their source and seq, the ones at one place in the order given
+    want_before = pl.concat([extra, ops]).sort(["source", "seq"], maintain_order=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(dialects, "_FEW", few)
         assert dialects.with_added(ops, extra).equals(want)
+        assert dialects.with_added(ops, extra, before=True).equals(want_before)

@@ -263,5 +263,8 @@ def test_only_a_release_no_traced_syscall_explains_is_an_exec() -> None:
         ]
     )
     added = exec_closed_fds(ops).filter(pl.col("func") == EXEC_CLOSE)
-    # each placed after the op before the exec's first release (seq), with that release's line
-    assert added.select("seq", "line", "pid", "count").rows() == [(4, 6, 10, 5), (15, 17, 10, 7)]
+    # each the exec's first release's event (its seq and line), placed just before it
+    assert added.select("seq", "line", "pid", "count").rows() == [(5, 6, 10, 5), (16, 17, 10, 7)]
+    out = exec_closed_fds(ops)
+    for seq in (5, 16):
+        assert out.filter(pl.col("seq") == seq)["op"].to_list() == ["fd_close", "file_close"]

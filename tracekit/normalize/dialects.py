@@ -55,8 +55,8 @@ CALLS = ("call_enter", "call_exit")
 
 
 def _next_op_at(ops: pl.DataFrame, at: pl.DataFrame, op: str, **extra: pl.Expr) -> pl.DataFrame:
-    """Rows of ``at`` (source, seq, ...) copied as ``op`` ops, to be placed just after each row
-    (:func:`with_added`)."""
+    """Rows of ``at`` (source, seq, ...) copied as ``op`` ops, to be placed just after each row,
+    or just before it (:func:`with_added`)."""
     return at.with_columns(op=pl.lit(op).cast(ops.schema["op"]), **extra).select(ops.columns)
 
 
@@ -64,12 +64,14 @@ _FEW = 4096
 """Up to this many added rows are spliced in; more are placed with one gather of every row."""
 
 
-def with_added(ops: pl.DataFrame, *added: pl.DataFrame) -> pl.DataFrame:
+def with_added(ops: pl.DataFrame, *added: pl.DataFrame, before: bool = False) -> pl.DataFrame:
     """``ops`` (sorted by source and seq) with the ``added`` rows after the last op of their
     source and seq, in the order given: what ``pl.concat([ops, *added]).sort(["source", "seq"],
     maintain_order=True)`` gives (each added row has the source and seq of an op), without
-    sorting. A few rows are spliced in between slices; many, with one gather of every row.
-    (A capture's dialect rewrites add a handful; sorting a million ops takes 0.2-0.4 s.)"""
+    sorting. With ``before``, before the first op of their source and seq instead: what
+    ``pl.concat([*added, ops]).sort(...)`` gives. A few rows are spliced in between slices;
+    many, with one gather of every row. (A capture's dialect rewrites add a handful; sorting a
+    million ops takes 0.2-0.4 s.)"""
     extra = pl.concat([a for a in added if a.height]) if any(a.height for a in added) else None
     if extra is None:
         return ops
@@ -86,7 +88,7 @@ def with_added(ops: pl.DataFrame, *added: pl.DataFrame) -> pl.DataFrame:
             .to_numpy()
         )
 
-    at = np.searchsorted(keys(ops), keys(extra), side="right")
+    at = np.searchsorted(keys(ops), keys(extra), side="left" if before else "right")
     order = np.argsort(at, kind="stable")
     if extra.height > _FEW:
         # many: one gather of every row, the added ones inserted at their places
@@ -609,27 +611,8 @@ def exec_closed_fds(ops: pl.DataFrame) -> pl.DataFrame:
     )
     if closed.height == 0:
         return ops
-    # each close is the exec's first release's event, placed just before it: after the
-    # source's previous seq
-    seqs = indexed.select("source", pl.col("seq").alias("_before")).unique().sort("_before")
-    at = (
-        ops[closed["_i"].to_list()]
-        .with_columns(count=closed["count"], dmabuf=closed["dmabuf"])
-        .with_row_index("_k")
-        .sort("seq")
-        .join_asof(
-            seqs,
-            left_on="seq",
-            right_on="_before",
-            by="source",
-            strategy="backward",
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
-        .sort("_k")
-        .with_columns(seq=pl.col("_before"))
-        .drop("_k", "_before")
-    )
+    # each close is the exec's first release's event (its seq and line), placed just before it
+    at = ops[closed["_i"].to_list()].with_columns(count=closed["count"], dmabuf=closed["dmabuf"])
     extra = _next_op_at(
         ops,
         at,
@@ -642,7 +625,7 @@ def exec_closed_fds(ops: pl.DataFrame) -> pl.DataFrame:
         open_flags=pl.lit(None, pl.Int64),
         **{c: pl.lit(None, pl.Int64) for c in COUNTER_COLUMNS},
     )
-    return with_added(ops, extra)
+    return with_added(ops, extra, before=True)
 
 
 FD_TO_HANDLE = ("drm_gem_prime_fd_to_handle", "drm_prime_fd_to_handle_ioctl")
