@@ -18,6 +18,10 @@ line to the polars path unchanged. It declines:
 The few strings that are no slice of a line (a syscall line's event name, ``sys_enter_`` and its
 name; an address side of a probe location, ``0x`` and lower-case hex) go to a second buffer.
 
+A large block is cut in one range of lines per CPU, in threads (the loop holds no GIL), each
+range writing its rows from its first line's index and its new strings to a buffer of its own;
+the rows are then moved together. The rows are the same whatever the number of ranges.
+
 ``tests/test_ingest_differential.py`` requires both paths to give identical tables on every
 tracefs capture of the test fixtures and ``traces/``, and on random lines (hypothesis).
 """
@@ -567,7 +571,7 @@ def _threads() -> int:
 
 
 CHUNK_MIN = 50_000
-"""A thread cuts at least this many lines: fewer are not worth a thread's start (~0.1 ms)."""
+"""A range has at least this many lines (some 50 ms of work): a smaller block is cut in one."""
 
 
 def _chunks(n: int) -> list[tuple[int, int]]:
