@@ -358,14 +358,19 @@ class Bo:
 
 
 class Burst:
-    """Lines one task prints in a row on one CPU (``task`` None: whatever runs there, in irq)."""
+    """Lines one task prints in a row on one CPU (``task`` None: whatever runs there, in irq).
 
-    __slots__ = ("counts", "items", "task")
+    ``frees``: the object addresses it frees, given back to their pools only once its last line
+    is printed. Bursts on other CPUs print line by line in between: an address reused as soon
+    as the burst was built would show a new object at it before the old one's free."""
+
+    __slots__ = ("counts", "frees", "items", "task")
 
     def __init__(self, task: Task | None) -> None:
         self.task = task
         self.items: list[tuple[str, str]] = []
         self.counts = [0, 0, 0, 0, 0]
+        self.frees: list[tuple[AddressPool, int]] = []
 
     def add(self, cat: int, flags: str, text: str) -> None:
         self.items.append((flags, text))
@@ -1225,7 +1230,7 @@ class World:
         )
         # the attachment and obj->dma_buf of the new object hold one reference each, the prime
         # entry another; fd_to_handle drops the one dma_buf_get took
-        buf.f_count += 2
+        buf.f_count += 3
         buf.entries.add(id(c))
         self._dma_buf_put(b, buf)
         add(GEM, FL_PROBE, f"{R_FD_TO_HANDLE} ret=0")
@@ -1303,7 +1308,7 @@ class World:
             release_buf = self._dma_buf_put(b, buf)
         b.add(GEM, FL_PROBE, f"{PROBE.drm_gem_object_release} obj={bo.s} size={bo.size}")
         bo.freed = True
-        self.bo_pool.free(bo.addr)
+        b.frees.append((self.bo_pool, bo.addr))
         if release_buf and buf is not None:
             self._release_dmabuf(b, buf)
 
@@ -1570,7 +1575,7 @@ class World:
             b.add(DRIVER, FL_PROBE, f"i915_gem_object_destroy: obj={addr:016x}")
             live[i] = live[-1]
             live.pop()
-            self.i915_pool.free(addr)
+            b.frees.append((self.i915_pool, addr))
 
     def _amdgpu(self, b: Burst) -> None:
         rng, live = self.rng, self.amd_live
@@ -1614,7 +1619,7 @@ class World:
             )
             live[i] = live[-1]
             live.pop()
-            self.amd_pool.free(addr)
+            b.frees.append((self.amd_pool, addr))
 
 
 def _merge(rng: random.Random, a: list[str], b: list[str]) -> list[str]:
@@ -1648,6 +1653,7 @@ class Printer:
         self.lane_task: list[Task | None] = [None] * LANES
         self.lane_items: list[list[tuple[str, str, str]]] = [[] for _ in range(LANES)]
         self.lane_pos = [0] * LANES
+        self.lane_frees: list[list[tuple[AddressPool, int]]] = [[] for _ in range(LANES)]
 
     def head(self, t: Task, cpu: int) -> str:
         key = (t.pid, cpu)
@@ -1669,6 +1675,8 @@ class Printer:
     def refill(self, lane: int) -> None:
         w, rng = self.w, self.rng
         old_cpu, old_task = self.lane_cpu[lane], self.lane_task[lane]
+        for pool, addr in self.lane_frees[lane]:  # the lane's last burst is printed
+            pool.free(addr)
         if old_task is not None:
             old_task.busy = False
         if old_cpu >= 0:
@@ -1706,6 +1714,7 @@ class Printer:
         self.lane_cpu[lane], self.lane_task[lane] = cpu, (task if b.task is not None else None)
         self.lane_items[lane] = items
         self.lane_pos[lane] = 0
+        self.lane_frees[lane] = b.frees
 
 
 @dataclass
