@@ -25,14 +25,13 @@ from tracekit.ingest.source import lines_frame
 
 
 @contextmanager
-def _split(threads: int) -> Iterator[None]:
-    """The loop cuts in ``threads`` ranges of at least one line, whatever this machine has."""
-    saved = compiled.CHUNK_MIN, compiled._threads
-    compiled.CHUNK_MIN, compiled._threads = 1, lambda: threads
-    try:
+def _split(threads: int, chunk_min: int = 1) -> Iterator[None]:
+    """The loop cuts in up to ``threads`` ranges (of at least ``chunk_min`` lines), whatever
+    this machine has."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compiled, "CHUNK_MIN", chunk_min)
+        mp.setattr(compiled, "_threads", lambda: threads)
         yield
-    finally:
-        compiled.CHUNK_MIN, compiled._threads = saved
 
 
 def _same(lines: pl.DataFrame, layout: fast.Layout) -> int:
@@ -162,12 +161,8 @@ def test_compiled_cut_takes_the_usual_lines() -> None:
 
 @given(st.integers(0, 400_000), st.integers(1, 8))
 def test_ranges_cover_every_line_once(n: int, threads: int) -> None:
-    saved = compiled._threads
-    compiled._threads = lambda: threads
-    try:
+    with _split(threads, compiled.CHUNK_MIN):
         ranges = compiled._chunks(n)
-    finally:
-        compiled._threads = saved
     assert ranges[0][0] == 0 and ranges[-1][1] == n
     assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
     assert len(ranges) == max(1, min(threads, n // compiled.CHUNK_MIN))

@@ -545,17 +545,24 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
             .join(obj_seq.select("_oid", "source", "_grp"), on="_oid", how="inner")
             .sort("_oid")  # a run's counters: the first sampled, in op order
         )
-        agg = dup.group_by(["source", "object", "_grp"]).agg(
-            pl.col("_oid").min().alias("_keep"),
-            *[pl.col(c).drop_nulls().first() for c in (*counters, "size")],
+        # the runs of more than one op: the first keeps every counter any of them sampled
+        runs = (
+            dup.group_by(["source", "object", "_grp"])
+            .agg(
+                pl.len().alias("_ops"),
+                pl.col("_oid").min().alias("_keep"),
+                *[pl.col(c).drop_nulls().first() for c in (*counters, "size")],
+            )
+            .filter(pl.col("_ops") > 1)
         )
-        drop_oids = dup.join(agg.select(pl.col("_keep").alias("_oid")), on="_oid", how="anti")
-        if drop_oids.height:
-            # each run's first op keeps every counter any of them sampled; the others go (the
-            # ops are in _oid order, so each kept op is found by a binary search, and only the
-            # counters' columns are written)
+        if runs.height:
+            # the others go (the ops are in _oid order, so each kept op is found by a binary
+            # search, and only the counters' columns are written)
+            drop_oids = dup.join(runs, on=["source", "object", "_grp"], how="semi").filter(
+                ~pl.col("_oid").is_in(runs["_keep"].implode())
+            )
             ops = ops.filter(~pl.col("_oid").is_in(drop_oids["_oid"].implode()))
-            keep = agg.sort("_keep")
+            keep = runs.sort("_keep")
             at = pl.Series(np.searchsorted(ops["_oid"].to_numpy(), keep["_keep"].to_numpy()))
             ops = ops.with_columns(
                 ops[c].scatter(at, ops[c].gather(at).fill_null(keep[c]))

@@ -169,6 +169,10 @@ def _shmem_objects(ops: pl.DataFrame) -> pl.DataFrame:
     return ops.filter(pl.col("profile") == "gem_shmem").select("source", "object").unique()
 
 
+_ON_OBJECT = ("source", "seq", "pid", "object", "generation", "op", "func", "dmabuf")
+"""The columns :func:`_on_object` keeps."""
+
+
 def _on_object(
     ops: pl.DataFrame, objects: pl.DataFrame, calls: tuple[str, ...] = ()
 ) -> pl.DataFrame:
@@ -191,8 +195,6 @@ def _on_object(
         )
     )
 
-
-_ON_OBJECT = ("source", "seq", "pid", "object", "generation", "op", "func", "dmabuf")
 
 VUNMAP_CALLS = (
     "drm_gem_vunmap",
