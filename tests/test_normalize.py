@@ -3,6 +3,7 @@ linked to fences, profiles as data (and a new one added without code)."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import polars as pl
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from tests.conftest import FIXTURES, TRACES, rel
 from tracekit.errors import GrammarError
 from tracekit.ingest import parse_paths
-from tracekit.normalize import dialects, load_profiles, normalize
+from tracekit.normalize import calls, dialects, load_profiles, normalize
 from tracekit.normalize.profiles import load_profile
 
 REAL = sorted(TRACES.glob("real/*/*.txt"))
@@ -96,6 +97,91 @@ def test_generations_across_address_reuse(tmp_capture) -> None:  # type: ignore[
         ("put_pages", 2),
         ("free", 2),
     ]
+
+
+def _reuse_lines(free_cpu: int, create_cpu: int) -> list[str]:
+    """An object freed on one CPU and a new one created at its address on another, both in
+    the printed microsecond 11.000001 (the free first, as the kernel merged them)."""
+    obj = "0xffff888100002000"
+    init = "drm_gem_private_object_init: (drm_gem_private_object_init+0x0/0xb0 [drm]) dev=0x1"
+    free = "drm_gem_shmem_free: (drm_gem_shmem_free+0x0/0xc0 [drm_shmem_helper])"
+    return [
+        f"            a-41      [{free_cpu:03d}] .....    10.000001: {init} obj={obj} size=4096",
+        f"            a-41      [{free_cpu:03d}] .....    11.000001: {free} shmem={obj} pages_use_count=0 vmap_use_count=0",
+        f"            b-42      [{create_cpu:03d}] .....    11.000001: {init} obj={obj} size=4096",
+        f"            b-42      [{create_cpu:03d}] .....    12.000001: {free} shmem={obj} pages_use_count=0 vmap_use_count=0",
+    ]
+
+
+def test_a_merged_capture_keeps_its_order_within_a_microsecond(tmp_capture) -> None:  # type: ignore[no-untyped-def]
+    """The kernel merges the CPUs' buffers by nanoseconds and prints microseconds: a tie
+    printed higher CPU first is in its true order, and the free stays before the create that
+    reuses its address (sorting by CPU would make it a free of the new object)."""
+    path = tmp_capture("\n".join(_reuse_lines(free_cpu=3, create_cpu=1)))
+    ops = normalize(parse_paths([str(path)]).events).ops
+    assert ops.select("line", "op", "generation").rows() == [
+        (1, "create", 1),
+        (2, "free", 1),
+        (3, "create", 2),
+        (4, "free", 2),
+    ]
+
+
+def test_an_unmerged_capture_breaks_ties_by_cpu(tmp_capture) -> None:  # type: ignore[no-untyped-def]
+    """Per-CPU dumps one after the other (timestamps go back): replayed by timestamp, then
+    CPU, then line; at a tie nothing better than the CPU is known."""
+    lines = _reuse_lines(free_cpu=3, create_cpu=1)
+    path = tmp_capture("\n".join(lines[2:] + lines[:2]))  # CPU 1's dump, then CPU 3's
+    ordered = calls.order_events(parse_paths([str(path)]).events)
+    # 10.000001 on CPU 3, the tie at 11.000001 by CPU (1 before 3), 12.000001 on CPU 1
+    assert ordered.select("line", "cpu").rows() == [(3, 3), (1, 1), (4, 3), (2, 1)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b"]),
+            st.one_of(st.none(), st.integers(0, 6)),
+            st.one_of(st.none(), st.integers(0, 3)),
+        ),
+        max_size=30,
+    )
+)
+def test_replay_order_property(rows: list[tuple[str, int | None, int | None]]) -> None:
+    """order_events on events in line order, against a plain restatement: each source is
+    numbered from 0 by seq; a line without a timestamp takes the next line's (the last one's at
+    the end); a source whose timestamps never go back keeps its line order, any other is in
+    (timestamp, cpu, line) order, nulls first."""
+    raw = pl.DataFrame(
+        {
+            "source": [r[0] for r in rows],
+            "line": range(1, len(rows) + 1),
+            "ts": [r[1] for r in rows],
+            "cpu": [r[2] for r in rows],
+        },
+        schema={"source": pl.String, "line": pl.Int64, "ts": pl.Int64, "cpu": pl.Int64},
+    )
+    out = calls.order_events(raw)
+    assert sorted(out["line"].to_list()) == list(range(1, len(rows) + 1))
+    for source in {r[0] for r in rows}:
+        mine = raw.filter(pl.col("source") == source)
+        got = out.filter(pl.col("source") == source)
+        assert got["seq"].to_list() == list(range(mine.height))
+        stamps = mine["ts"].to_list()
+        filled = []  # a line without a timestamp takes the next line's, or else the last one's
+        for j in range(len(stamps)):
+            later = [x for x in stamps[j:] if x is not None]
+            earlier = [x for x in stamps[:j] if x is not None]
+            filled.append(later[0] if later else (earlier[-1] if earlier else None))
+        keyed = list(zip(filled, mine["cpu"].to_list(), mine["line"].to_list(), strict=True))
+        merged = all(a is None or b is None or a <= b for a, b in itertools.pairwise(filled))
+        if not merged:
+            keyed.sort(
+                key=lambda k: (k[0] is not None, k[0] or 0, k[1] is not None, k[1] or 0, k[2])
+            )
+        want = [line for _, _, line in keyed]
+        assert got["line"].to_list() == want
 
 
 def test_hashed_and_bare_pointers_normalise_to_integers(tmp_capture) -> None:  # type: ignore[no-untyped-def]

@@ -6,8 +6,9 @@
 >>> state_at(r.states).select("refs", "handles", "alive").unique().rows()
 [(0, 0, False)]
 
-Ordering is deterministic: per source, events are replayed by timestamp, then CPU, then line
-(:func:`tracekit.normalize.core.order_events`), so the same capture replays to the same states
+Ordering is deterministic: per source, events are replayed by timestamp, then CPU, then line,
+and a source already merged by its printer keeps its line order on a tie
+(:func:`tracekit.normalize.calls.order_events`), so the same capture replays to the same states
 on any machine, whichever engine computes them.
 """
 

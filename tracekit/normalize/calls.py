@@ -1,6 +1,7 @@
 """Replay order and call pairing: the first steps of normalisation.
 
-Events of one capture are put in replay order (timestamp, then CPU, then line); kprobe entries
+Events of one capture are put in replay order (timestamp, then CPU, then line; a capture its
+printer already merged keeps its line order on a tie, see :func:`order_events`); kprobe entries
 and kretprobe returns of one task are paired, so a return knows its entry and every event knows
 the call it happened in.
 """
@@ -24,14 +25,29 @@ def caller_func(expr: pl.Expr) -> pl.Expr:
 def order_events(raw: pl.DataFrame) -> pl.DataFrame:
     """Replay order per source: timestamp, then cpu, then line; ``seq`` numbers it.
 
-    Lines without a timestamp (``CPU:1 [LOST ...]`` markers) take the timestamp of the line that
-    follows them, so they stay where the kernel printed them.
+    ``raw`` holds each source's events in line order. Lines without a timestamp
+    (``CPU:1 [LOST ...]`` markers) take the timestamp of the line that follows them, so they stay
+    where the kernel printed them.
+
+    A source whose timestamps never go back from one line to the next was merged by whatever
+    printed it: the kernel's trace reader, ``trace-cmd report`` and ``perf script`` all merge
+    the per-CPU buffers by the full-resolution clock. Its lines are already in the order the
+    events happened, and two that share a printed timestamp (microseconds, where the clock
+    counts nanoseconds) are in their true order, which may be the higher CPU first. Such a
+    source keeps its line order: the CPU breaks ties only in a source that is not merged (per-CPU
+    dumps one after the other, a trace pasted out of order, a clock that jumped back).
 
     >>> df = pl.DataFrame({"source": ["a"] * 3, "line": [1, 2, 3], "ts": [20, None, 10],
     ...                    "cpu": [1, 0, 0]})
     >>> order_events(df)["line"].to_list()
     [2, 3, 1]
+    >>> merged = pl.DataFrame({"source": ["m"] * 3, "line": [1, 2, 3], "ts": [10, 10, 11],
+    ...                        "cpu": [3, 1, 0]})
+    >>> order_events(merged)["line"].to_list()
+    [1, 2, 3]
     """
+    same_source = pl.col("_src") == pl.col("_src").shift(1)
+    went_back = same_source & (pl.col("_ots") < pl.col("_ots").shift(1))
     return (
         raw.with_columns(
             _ots=pl.col("ts")
@@ -42,9 +58,12 @@ def order_events(raw: pl.DataFrame) -> pl.DataFrame:
             if raw.height
             else pl.lit(0, pl.Int64),
         )
-        .sort(["_src", "_ots", "cpu", "line"], nulls_last=False)
+        .with_columns(
+            _tie=pl.when(went_back.fill_null(False).any().over("_src")).then(pl.col("cpu"))
+        )
+        .sort(["_src", "_ots", "_tie", "line"], nulls_last=False)
         .with_columns(seq=pl.int_range(pl.len(), dtype=pl.Int64).over("source"))
-        .drop("_ots", "_src")
+        .drop("_ots", "_src", "_tie")
     )
 
 

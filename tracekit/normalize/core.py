@@ -1,7 +1,8 @@
 """Normalize: RAW_EVENTS in, canonical OPS out, driven by the profiles.
 
 1. Order: events are put in replay order per source: timestamp, then CPU, then line (a capture
-   merges per-CPU ring buffers; ties and lines without a time keep their neighbours' place).
+   merges per-CPU ring buffers; lines without a time keep their neighbours' place, and a capture
+   its printer already merged keeps its line order on a tie).
 2. Calls: kprobe entries and kretprobe returns of one task are paired (a return closes the latest
    open entry of its function), so a return probe can read its entry's arguments
    (``entry.KEY``) and the events inside the call (``inner.FUNC.KEY``), and every op knows the
