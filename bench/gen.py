@@ -2,9 +2,9 @@
 """Generate a large, realistic tracefs ``trace`` capture for the ingest benchmark.
 
 The output is what ``cat /sys/kernel/tracing/trace`` prints on a 64-CPU kernel with the default
-options (irq-info on: 5 flag characters; a nanosecond clock: ``%5lu.%06lu``), GEM kprobes placed as
-in ``/work/vm/rig6.1/out/*.probes.txt`` and the dma_fence, gpu_scheduler (<= 6.15 names), i915,
-amdgpu, sched and syscall events enabled. Every line is built with the kernel's
+options (irq-info on: 5 flag characters; a nanosecond clock: ``%5lu.%06lu``), GEM kprobes placed
+as in the real 6.1 captures (``traces/real/linux-6.1/*.kprobe_events``) and the dma_fence,
+gpu_scheduler (<= 6.15 names), i915, amdgpu, sched and syscall events enabled. Every line is built with the kernel's
 ``trace_print_context`` layout ``"%16s-%-7d [%03d] %s %5lu.%06lu: %s"``.
 
 What is in it (the shares are targets, set in ``MIX``; ``<out>.meta.json`` has what came out):
@@ -355,22 +355,32 @@ class Bo:
     sgt: str = "0x0"
     fences: list[tuple[int, int, str]] = field(default_factory=list)  # (fence id, ctx, ptr)
     freed: bool = False
+    busy: bool = False  # a burst that changes it is not printed to its end yet
 
 
 class Burst:
     """Lines one task prints in a row on one CPU (``task`` None: whatever runs there, in irq).
 
-    ``frees``: the object addresses it frees, given back to their pools only once its last line
-    is printed. Bursts on other CPUs print line by line in between: an address reused as soon
-    as the burst was built would show a new object at it before the old one's free."""
+    Bursts on other CPUs print line by line in between, so what a burst changes stays its own
+    until its last line is printed:
 
-    __slots__ = ("counts", "frees", "items", "task")
+    - ``frees``: the object addresses it frees, given back to their pools only then (an address
+      reused as soon as the burst was built would show a new object at it before the old one's
+      free);
+    - ``holds``: the GEM objects it changes, busy until then (another task's burst on the same
+      object, built later but printed in between, would print counters the kernel could not
+      show, a handle put after the object's free), and ``driver_holds`` the addresses of the
+      i915 and amdgpu objects it changes (a bind printed after the object's destroy)."""
+
+    __slots__ = ("counts", "driver_holds", "frees", "holds", "items", "task")
 
     def __init__(self, task: Task | None) -> None:
         self.task = task
         self.items: list[tuple[str, str]] = []
         self.counts = [0, 0, 0, 0, 0]
         self.frees: list[tuple[AddressPool, int]] = []
+        self.holds: list[Bo] = []
+        self.driver_holds: list[int] = []
 
     def add(self, cat: int, flags: str, text: str) -> None:
         self.items.append((flags, text))
@@ -450,6 +460,10 @@ class World:
         self.bo_pool = AddressPool(rng, self.kbase + 0x40000000, 0x200, objects)
         self.i915_pool = AddressPool(rng, self.kbase + 0x140000000, 0x300, max(objects // 5, 1000))
         self.amd_pool = AddressPool(rng, self.kbase + 0x180000000, 0x400, max(objects // 5, 1000))
+        # dma-bufs come from a slab too: an address is not reused while its dma-buf lives
+        self.dmabuf_pool = AddressPool(
+            rng, self.kbase + 0x1A0000000, 0x200, max(objects // 10, 1000)
+        )
         self.pids: set[int] = {0}
         self.counts = [0, 0, 0, 0, 0]
         self.bos_created = 0
@@ -462,6 +476,7 @@ class World:
         self.done: deque[Job] = deque()
         self.next_job = 1
         self.i915_live: list[tuple[int, int, int]] = []  # (addr, size, state)
+        self.driver_busy: set[int] = set()  # i915 and amdgpu objects a burst in flight changes
         self.amd_live: list[tuple[int, int, int]] = []
         self.marker_no = 0
 
@@ -674,6 +689,9 @@ class World:
             return self.op_create(client)
         for _ in range(6):
             bo = self.live[rng.randrange(len(self.live))]
+            related = self._related(bo)
+            if any(x.busy for x in related):
+                continue
             op = bo.plan[bo.step]
             actor = self._actor(bo, op)
             if actor is None or actor.task.busy:
@@ -685,8 +703,21 @@ class World:
                 continue
             b = getattr(self, "op_" + op)(bo, actor)
             if b is not None and b.items:
+                self._hold(b, *related)
                 return b
         return None
+
+    @staticmethod
+    def _related(bo: Bo) -> tuple[Bo, ...]:
+        """``bo`` and the object whose dma-buf it imported across devices: an op on one can put
+        the dma-buf's last reference, and so free the other."""
+        return (bo,) if bo.exporter is None else (bo, bo.exporter)
+
+    @staticmethod
+    def _hold(b: Burst, *bos: Bo) -> None:
+        for bo in bos:
+            bo.busy = True
+            b.holds.append(bo)
 
     def _actor(self, bo: Bo, op: str) -> Client | None:
         if op == "import_same":
@@ -796,6 +827,7 @@ class World:
         bo.hc = 1
         self._plan(bo, imported=False)
         self._add_live(bo)
+        self._hold(b, bo)
         return b
 
     def _refs(self, bo: Bo) -> int:
@@ -1049,7 +1081,7 @@ class World:
         add = b.add
         exp_info = self._stack(c)
         fd = c.new_fd()
-        addr = self._kptr() & ~0x1FF
+        addr = self.dmabuf_pool.alloc()
         buf = DmaBuf(
             f"0x{addr:016x}",
             bo,
@@ -1239,6 +1271,7 @@ class World:
         imp.hc = 1
         self._plan(imp, imported=True)
         self._add_live(imp)
+        self._hold(b, imp)
         return b
 
     def op_close_fd(self, bo: Bo, c: Client) -> Burst | None:
@@ -1270,6 +1303,7 @@ class World:
             f'size={buf.size} exp_name="drm" priv={obj.s}',
         )
         b.add(GEM, FL_PROBE, f"{PROBE.drm_gem_dmabuf_release} dma_buf={buf.s} obj={obj.s}")
+        b.frees.append((self.dmabuf_pool, int(buf.s, 16)))
         obj.dmabuf = None
         if obj.hc == 0 and not obj.freed:
             b.add(
@@ -1529,6 +1563,10 @@ class World:
             self._amdgpu(b)
         return b
 
+    def _hold_driver(self, b: Burst, addr: int) -> None:
+        self.driver_busy.add(addr)
+        b.driver_holds.append(addr)
+
     def _i915(self, b: Burst) -> None:
         rng, live = self.rng, self.i915_live
         if len(live) < 300 or rng.random() < 0.3:
@@ -1536,9 +1574,13 @@ class World:
             size = rng.choice((0x1000, 0x2000, 0x10000, 0x100000, 0x7E9000, 0x800000))
             live.append((addr, size, 0))
             b.add(DRIVER, FL_PROBE, f"i915_gem_object_create: obj={addr:016x}, size=0x{size:x}")
+            self._hold_driver(b, addr)
             return
         i = rng.randrange(len(live))
         addr, size, state = live[i]
+        if addr in self.driver_busy:
+            return
+        self._hold_driver(b, addr)
         vm = f"{self.kbase + 0x1C0000000 + ((addr >> 9) & 0xFF) * 0x1000:016x}"
         offset = (addr >> 3) & 0xFFFFF000
         if state == 0:
@@ -1591,9 +1633,13 @@ class World:
                 f"type={1 if dom == 2 else 2}, preferred={dom}, "
                 f"allowed={dom | 2}, visible={rng.choice((0, 1, 0x10))}",
             )
+            self._hold_driver(b, addr)
             return
         i = rng.randrange(len(live))
         addr, pages, state = live[i]
+        if addr in self.driver_busy:
+            return
+        self._hold_driver(b, addr)
         start = (addr >> 12) & 0xFFFFF
         if state == 0:
             b.add(
@@ -1654,6 +1700,8 @@ class Printer:
         self.lane_items: list[list[tuple[str, str, str]]] = [[] for _ in range(LANES)]
         self.lane_pos = [0] * LANES
         self.lane_frees: list[list[tuple[AddressPool, int]]] = [[] for _ in range(LANES)]
+        self.lane_holds: list[list[Bo]] = [[] for _ in range(LANES)]
+        self.lane_driver_holds: list[list[int]] = [[] for _ in range(LANES)]
 
     def head(self, t: Task, cpu: int) -> str:
         key = (t.pid, cpu)
@@ -1677,6 +1725,9 @@ class Printer:
         old_cpu, old_task = self.lane_cpu[lane], self.lane_task[lane]
         for pool, addr in self.lane_frees[lane]:  # the lane's last burst is printed
             pool.free(addr)
+        for bo in self.lane_holds[lane]:
+            bo.busy = False
+        w.driver_busy.difference_update(self.lane_driver_holds[lane])
         if old_task is not None:
             old_task.busy = False
         if old_cpu >= 0:
@@ -1715,6 +1766,8 @@ class Printer:
         self.lane_items[lane] = items
         self.lane_pos[lane] = 0
         self.lane_frees[lane] = b.frees
+        self.lane_holds[lane] = b.holds
+        self.lane_driver_holds[lane] = b.driver_holds
 
 
 @dataclass
