@@ -21,6 +21,7 @@ from tracekit.model.reference import replay_reference
 from tracekit.replay import replay_paths
 from tracekit.rules import (
     DERIVED,
+    _end_rows,
     _with_derived,
     evaluate,
     example_problems,
@@ -121,6 +122,32 @@ def test_object_seen_mid_life_gives_inconclusive_not_error(tmp_path: Path) -> No
     doc = json.loads(result.stdout)
     assert {f["verdict"] for f in doc["findings"]} == {"inconclusive"}
     assert doc["summary"]["error"] == 0 and doc["summary"]["inconclusive"] >= 1
+
+
+def test_a_capture_cut_inside_a_release_is_inconclusive(tmp_path: Path) -> None:
+    """TK001's own ``inconclusive``: a capture that ends right after ``dma_buf_release`` (the
+    task did nothing after it) cannot show the exporter's put that comes next in that call. The
+    same leak is an error once the task goes on to its next syscall, and stays one when the
+    release met a live vmap (BUG_ON(vmapping_counter) stops the task before the put: seed 002)."""
+    lines = _example("TK001").splitlines(True)
+    release = next(i for i, x in enumerate(lines) if "dma_buf_release:" in x)
+    verdicts = {}
+    for name, text in (
+        ("went-on", "".join(lines)),
+        ("cut", "".join(lines[: release + 1])),
+        ("bug-on", (TRACES / "seeds" / "002-dmabuf-released-vmapped.txt").read_text()),
+    ):
+        path = tmp_path / f"{name}.txt"
+        path.write_text(text)
+        doc = json.loads(runner.invoke(app, ["check", str(path), "--format", "json"]).stdout)
+        verdicts[name] = [
+            (f["rule"], f["verdict"]) for f in doc["findings"] if f["rule"] == "TK001"
+        ]
+    assert verdicts == {
+        "went-on": [("TK001", "error")],
+        "cut": [("TK001", "inconclusive")],
+        "bug-on": [("TK001", "error")],
+    }
 
 
 def test_lost_events_make_the_verdict_inconclusive(tmp_path: Path) -> None:
@@ -243,7 +270,9 @@ def test_derived_columns_follow_each_object_row_by_row() -> None:
 
 def test_only_the_derived_columns_the_rules_read_are_computed() -> None:
     states = _bundled_states()
-    per_row = set(DERIVED) - {"db_owner_alive", "had_handle", "fb_refs"}  # those: end rows
+    end_rows = {"db_owner_alive", "had_handle", "fb_refs", "task_went_on"}
+    per_row = set(DERIVED) - end_rows
+    assert end_rows <= set(_end_rows(_with_derived(states)).columns)
     assert per_row <= set(_with_derived(states).columns)
     some = _with_derived(states, {"ref_jobs"})
     assert "ref_jobs" in some.columns and not {"was_alive", "failed_ret"} & set(some.columns)
@@ -279,6 +308,12 @@ fix = "x"
         (("op == ", "op === "), "bad condition"),
         (('op == "vmap"', "colour == 1"), "unknown column(s) colour"),
         (("{vaddr}", "{__class__}"), "unknown column"),
+        (
+            ("[doc]", 'inconclusive = "colour == 1"\n[doc]'),
+            "inconclusive uses unknown column(s) colour",
+        ),
+        (("[doc]", 'inconclusive = "op =="\n[doc]'), "inconclusive: "),
+        (("[doc]", "inconclusive = 3\n[doc]"), "inconclusive must be a condition"),
         (('fix = "x"', ""), "doc is missing fix"),
     ],
 )

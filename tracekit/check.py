@@ -378,7 +378,11 @@ def sarif_log(
                 "fullDescription": {"text": " ".join(r.doc["why"].split())},
                 "help": {"text": " ".join(r.doc["fix"].split()), "markdown": help_md},
                 "defaultConfiguration": {"level": r.severity},
-                "properties": {"tags": ["drm", "gem", "refcount"], "condition": r.condition},
+                "properties": {
+                    "tags": ["drm", "gem", "refcount"],
+                    "condition": r.condition,
+                    **({"inconclusive": r.inconclusive} if r.inconclusive is not None else {}),
+                },
             }
         )
     results = []

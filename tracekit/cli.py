@@ -1073,7 +1073,10 @@ def rules_explain(
     out.print(f"{r.id} {r.name} ({r.severity})", markup=False)
     for key, heading in DOC_HEADINGS.items():
         out.print(f"\n{heading}\n{'-' * len(heading)}\n{r.doc[key]}", markup=False)
-    out.print(f"\nCondition ({r.at})\n{r.condition}\n\nFile: {r.path}", markup=False)
+    out.print(f"\nCondition ({r.at})\n{r.condition}", markup=False)
+    if r.inconclusive is not None:
+        out.print(f"\nInconclusive where\n{r.inconclusive}", markup=False)
+    out.print(f"\nFile: {r.path}", markup=False)
 
 
 @rules_app.command("test")

@@ -8,6 +8,7 @@ A rule is one TOML file (``rules/TK003-mapped-at-free.toml``)::
     at = "op"                       # op: every state row | end: each object's last row
     condition = 'op == "free" and (kmaps > 0 or vmaps > 0)'
     message = "freed with {kmaps} kmap(s) and {vmaps} vmap(s) still live"
+    inconclusive = '...'            # optional: where the capture cannot settle a hit
 
     [doc]                           # what / why / kernel / fix, shown by `tracekit rules explain`
     [examples]                      # violating and clean traces, `# expect: TK003` above the event
@@ -23,14 +24,17 @@ reference on the object (``jobs`` less fences that only sit in its reservation o
 took something in without undoing it (:func:`_failed_calls`); ``task_pinned`` and
 ``partial_kept`` (:func:`_userptr`); and in ``at = "end"`` rules ``db_owner_alive`` (the dma-buf
 the object was exported as is still alive), ``had_handle`` (the object ever had a handle, so it
-left the call that created it) and ``fb_refs`` (references framebuffers hold on it). Only the
-derived columns the loaded rules read are computed.
+left the call that created it), ``fb_refs`` (references framebuffers hold on it) and
+``task_went_on`` (the task of the object's last op did something after it: that op's call was
+not cut off by the end of the capture). Only the derived columns the loaded rules read are
+computed.
 
 A rule flags the first offending row of each object generation (or of each dma-buf, for rows
 that touch no object). The verdict is the rule's severity, or ``inconclusive`` when the counts it
 rests on are not known: the object was first seen mid-life (``start_known`` false) or events were
 lost while it was alive (``uncertain``), or the dma-buf the row touches was exported before the
-capture began.
+capture began; or when the rule's own ``inconclusive`` condition holds on the row (what the
+capture cannot tell, such as a release the end of the capture cut short).
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ DERIVED = (
     "db_owner_alive",
     "had_handle",
     "fb_refs",
+    "task_went_on",
 )
 UNDO = {
     "get": "put",
@@ -113,15 +118,24 @@ class Rule:
     doc: dict[str, str]
     examples: dict[str, str]
     path: Path
+    inconclusive: str | None = None
 
     @property
     def expr(self) -> pl.Expr:
         return compile_condition(self.condition)
 
     @property
+    def unsettled(self) -> pl.Expr:
+        """Where a hit is inconclusive by the rule's own ``inconclusive`` condition."""
+        if self.inconclusive is None:
+            return pl.lit(False)
+        return compile_condition(self.inconclusive).fill_null(False)
+
+    @property
     def columns(self) -> set[str]:
-        """The columns the rule reads: its condition's and its message's."""
-        return columns_of(self.condition) | set(_PLACEHOLDER.findall(self.message))
+        """The columns the rule reads: its conditions' and its message's."""
+        used = columns_of(self.condition) | set(_PLACEHOLDER.findall(self.message))
+        return used | (columns_of(self.inconclusive) if self.inconclusive is not None else set())
 
 
 def _fail(path: Path, why: str) -> GrammarError:
@@ -147,12 +161,18 @@ def load_rule(path: Path) -> Rule:
     if at not in ("op", "end"):
         raise _fail(path, "at must be op or end")
     known = set(STATES) | set(DERIVED)
-    try:
-        unknown = columns_of(data["condition"]) - known
-    except GrammarError as exc:
-        raise _fail(path, str(exc)) from None
-    if unknown:
-        raise _fail(path, f"condition uses unknown column(s) {', '.join(sorted(unknown))}")
+    inconclusive = data.get("inconclusive")
+    if inconclusive is not None and not isinstance(inconclusive, str):
+        raise _fail(path, "inconclusive must be a condition (a string)")
+    for key in ("condition", "inconclusive"):
+        if key == "inconclusive" and inconclusive is None:
+            continue
+        try:
+            unknown = columns_of(str(data[key])) - known
+        except GrammarError as exc:
+            raise _fail(path, f"{key}: {exc}") from None
+        if unknown:
+            raise _fail(path, f"{key} uses unknown column(s) {', '.join(sorted(unknown))}")
     bad = set(_PLACEHOLDER.findall(data["message"])) - known
     if bad:
         raise _fail(path, f"message uses unknown column(s) {', '.join(sorted(bad))}")
@@ -171,6 +191,7 @@ def load_rule(path: Path) -> Rule:
         doc={k: str(doc[k]).strip() for k in DOC_HEADINGS},
         examples={k: str(v) for k, v in examples.items()},
         path=path,
+        inconclusive=inconclusive,
     )
 
 
@@ -417,8 +438,9 @@ def _none(states: pl.DataFrame, **columns: pl.DataType) -> pl.DataFrame:
     return pl.DataFrame(schema={**{c: states.schema[c] for c in _ROW}, **columns})
 
 
-def _end_rows(states: pl.DataFrame) -> pl.DataFrame:
-    """Each object generation's last row, with whether the dma-buf it was exported as lives on."""
+def _end_rows(states: pl.DataFrame, needed: Collection[str] = DERIVED) -> pl.DataFrame:
+    """Each object generation's last row, with whether the dma-buf it was exported as lives on
+    and (if ``needed``) whether the task of that row did anything after it."""
     fb = pl.col("owner").fill_null("") == "fb"
     # aggregated over the few columns needed; then the last rows, and only they, gathered
     per = (
@@ -446,7 +468,7 @@ def _end_rows(states: pl.DataFrame) -> pl.DataFrame:
         .group_by("source", "dmabuf")
         .agg(pl.col("db_alive").last().alias("db_owner_alive"))
     )
-    return (
+    end = (
         last.join(exports, on=_KEY, how="left", maintain_order="left")
         .join(
             db_end,
@@ -458,6 +480,21 @@ def _end_rows(states: pl.DataFrame) -> pl.DataFrame:
         .with_columns(pl.col("db_owner_alive").fill_null(False))
         .drop("_export")
     )
+    if "task_went_on" in needed:
+        # every op of a task is a row (syscall exits too): a later row is a later op; a row
+        # with no task stays null (unknown)
+        tasks = (
+            states.select("source", "pid", "seq")
+            .filter(pl.col("pid").is_not_null())
+            .group_by("source", "pid")
+            .agg(pl.col("seq").max().alias("_task_last"))
+        )
+        end = (
+            end.join(tasks, on=["source", "pid"], how="left", maintain_order="left")
+            .with_columns(task_went_on=pl.col("_task_last") > pl.col("seq"))
+            .drop("_task_last")
+        )
+    return end
 
 
 def _message(template: str, row: dict[str, Any]) -> str:
@@ -479,8 +516,9 @@ def _message(template: str, row: dict[str, Any]) -> str:
 
 def evaluate(states: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
     """Run ``rules`` over replay ``states``: the FINDINGS table."""
-    rows = _with_derived(states, set().union(*(rule.columns for rule in rules)))
-    end = _end_rows(rows) if any(rule.at == "end" for rule in rules) else rows.head(0)
+    needed = set().union(*(rule.columns for rule in rules))
+    rows = _with_derived(states, needed)
+    end = _end_rows(rows, needed) if any(rule.at == "end" for rule in rules) else rows.head(0)
     # every condition of a table in one select, which polars runs in parallel
     matches: dict[int, pl.Series] = {}
     for at, table in (("op", rows), ("end", end)):
@@ -501,13 +539,15 @@ def evaluate(states: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
                 subset=["source", "object", "generation", "_db"], keep="first", maintain_order=True
             )
         )
-        # counts not known for the object, or for the dma-buf the row touches: inconclusive
+        # counts not known for the object, or for the dma-buf the row touches, or what the
+        # rule says the capture cannot settle: inconclusive
         hits = hits.with_columns(
             _inconclusive=(
                 pl.col("object").is_not_null()
                 & (~pl.col("start_known").fill_null(False) | pl.col("uncertain").fill_null(False))
             )
             | (pl.col("dmabuf").is_not_null() & ~pl.col("db_start_known").fill_null(False))
+            | rule.unsettled
         )
         for row in hits.iter_rows(named=True):
             out.append(
