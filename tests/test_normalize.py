@@ -4,6 +4,7 @@ linked to fences, profiles as data (and a new one added without code)."""
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +17,7 @@ from tracekit.errors import GrammarError
 from tracekit.ingest import parse_paths
 from tracekit.normalize import calls, dialects, load_profiles, normalize
 from tracekit.normalize.profiles import load_profile
+from tracekit.replay import replay_paths
 
 REAL = sorted(TRACES.glob("real/*/*.txt"))
 PROFILE_FIXTURES = sorted((FIXTURES / "profiles").glob("*.txt"))
@@ -137,7 +139,44 @@ def test_an_unmerged_capture_breaks_ties_by_cpu(tmp_capture) -> None:  # type: i
     assert ordered.select("line", "cpu").rows() == [(3, 3), (1, 1), (4, 3), (2, 1)]
 
 
-@settings(max_examples=300, deadline=None)
+def _restated_order(stamps: list[int | None], cpus: list[int | None]) -> list[tuple[int, bool]]:
+    """order_events for one source, restated one line at a time: (line index, clock jump)."""
+    filled = []  # a line without a timestamp takes the next line's, or else the last one's
+    for j in range(len(stamps)):
+        later = [x for x in stamps[j:] if x is not None]
+        earlier = [x for x in stamps[:j] if x is not None]
+        filled.append(later[0] if later else (earlier[-1] if earlier else None))
+    # segments: a line below its CPU's previous line, when that line is in the current segment
+    segments: list[list[int]] = [[]]
+    start, last = 0, {}
+    for j, (t, c) in enumerate(zip(filled, cpus, strict=True)):
+        before = last.get(c)
+        known = before is not None and t is not None and before[1] is not None
+        if known and before[0] >= start and t < before[1]:
+            segments.append([])
+            start = j
+        segments[-1].append(j)
+        last[c] = (j, t)
+    out = []
+    for n, seg in enumerate(segments):
+        stamped = [filled[j] for j in seg]
+        merged = all(a is None or b is None or a <= b for a, b in itertools.pairwise(stamped))
+        if not merged:
+            seg = sorted(
+                seg,
+                key=lambda j: (
+                    filled[j] is not None,
+                    filled[j] or 0,
+                    cpus[j] is not None,
+                    cpus[j] or 0,
+                    j,
+                ),
+            )
+        out += [(j, n > 0 and k == 0) for k, j in enumerate(seg)]
+    return out
+
+
+@settings(max_examples=400, deadline=None)
 @given(
     st.lists(
         st.tuples(
@@ -151,8 +190,10 @@ def test_an_unmerged_capture_breaks_ties_by_cpu(tmp_capture) -> None:  # type: i
 def test_replay_order_property(rows: list[tuple[str, int | None, int | None]]) -> None:
     """order_events on events in line order, against a plain restatement: each source is
     numbered from 0 by seq; a line without a timestamp takes the next line's (the last one's at
-    the end); a source whose timestamps never go back keeps its line order, any other is in
-    (timestamp, cpu, line) order, nulls first."""
+    the end); a line below its CPU's previous line starts a segment (the clock went back),
+    replayed after the one before it and marked at its first event; a segment whose timestamps
+    never go back keeps its line order, any other is in (timestamp, cpu, line) order, nulls
+    first."""
     raw = pl.DataFrame(
         {
             "source": [r[0] for r in rows],
@@ -168,20 +209,47 @@ def test_replay_order_property(rows: list[tuple[str, int | None, int | None]]) -
         mine = raw.filter(pl.col("source") == source)
         got = out.filter(pl.col("source") == source)
         assert got["seq"].to_list() == list(range(mine.height))
-        stamps = mine["ts"].to_list()
-        filled = []  # a line without a timestamp takes the next line's, or else the last one's
-        for j in range(len(stamps)):
-            later = [x for x in stamps[j:] if x is not None]
-            earlier = [x for x in stamps[:j] if x is not None]
-            filled.append(later[0] if later else (earlier[-1] if earlier else None))
-        keyed = list(zip(filled, mine["cpu"].to_list(), mine["line"].to_list(), strict=True))
-        merged = all(a is None or b is None or a <= b for a, b in itertools.pairwise(filled))
-        if not merged:
-            keyed.sort(
-                key=lambda k: (k[0] is not None, k[0] or 0, k[1] is not None, k[1] or 0, k[2])
-            )
-        want = [line for _, _, line in keyed]
-        assert got["line"].to_list() == want
+        lines = mine["line"].to_list()
+        want = _restated_order(mine["ts"].to_list(), mine["cpu"].to_list())
+        assert got.select("line", "_clock_jump").rows() == [(lines[j], jump) for j, jump in want]
+
+
+def _pasted(body: list[str], lower_by: int) -> list[str]:
+    """``body``'s lines with their timestamps ``lower_by`` seconds lower."""
+    stamp = re.compile(r"(\s)(\d+)\.(\d{6}):")
+    return [
+        stamp.sub(lambda m: f"{m[1]}{int(m[2]) - lower_by}.{m[3]}:", line, count=1) for line in body
+    ]
+
+
+def test_a_clock_that_went_back_starts_a_segment(tmp_capture) -> None:  # type: ignore[no-untyped-def]
+    """A real capture pasted twice (the second run's clock starts again) replays run after run,
+    as two lives of each object, not interleaved by timestamp; a clock reset in the middle of a
+    run keeps the line order too, and makes what was alive then uncertain."""
+    text = (TRACES / "real" / "linux-6.12" / "vgem_basic.txt").read_text().splitlines(True)
+    head = [x for x in text if x.startswith("#")]
+    body = [x for x in text if not x.startswith("#")]
+    twice = normalize(parse_paths([str(tmp_capture("".join(head + body + body)))]).events).ops
+    once = normalize(parse_paths([str(tmp_capture("".join(head + body), "once.txt"))]).events).ops
+    # the first run, then a lost_events op for the jump, then the second run: each op's line in
+    # order, and the second run's objects a generation on
+    n = once.height
+    assert twice["line"][:n].equals(once["line"])
+    assert twice.row(n, named=True)["op"] == "lost_events"
+    assert twice.row(n, named=True)["func"] == calls.CLOCK_JUMP
+    assert twice["line"][n + 1 :].to_list() == [x + len(body) for x in once["line"].to_list()]
+    made = once.filter(pl.col("op") == "create")["generation"].to_list()
+    again = twice[n + 1 :].filter(pl.col("op") == "create")["generation"].to_list()
+    assert again == [g + 1 for g in made]
+    # a reset mid-run: line order kept, and the objects alive at the jump are uncertain
+    mid = len(body) // 2
+    reset = tmp_capture("".join(head + body[:mid] + _pasted(body[mid:], 10)), "reset.txt")
+    rep = replay_paths([str(reset)])
+    assert rep.ops["line"].is_sorted()
+    jump = rep.ops.filter(pl.col("op") == "lost_events")
+    assert jump["line"].to_list() == [len(head) + mid + 1]
+    uncertain = rep.states.filter(pl.col("op") == "lost_events", pl.col("implicit"))
+    assert uncertain.height > 0 and uncertain["uncertain"].all()
 
 
 def test_hashed_and_bare_pointers_normalise_to_integers(tmp_capture) -> None:  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from tracekit.errors import InputError
+from tracekit.normalize.calls import CLOCK_JUMP
 from tracekit.replay import Replayed, replay_paths
 from tracekit.rules import Rule, evaluate, load_rules
 
@@ -280,17 +281,39 @@ def text_report(res: CheckResult) -> list[str]:
             f"process exited or their file was closed: not leaks), {life['alive_at_end']} alive "
             "at the end (in use or in flight)"
         )
-    lost = (
-        res.replayed.ops.filter(pl.col("op") == "lost_events")
+    lost = res.replayed.ops.filter(pl.col("op") == "lost_events")
+    markers = (
+        lost.filter(pl.col("func").ne_missing(CLOCK_JUMP))
         .group_by("source")
         .agg(pl.len().alias("markers"), pl.col("count").sum().alias("events"))
         .sort("source")
     )
-    for source, markers, events in lost.iter_rows():
+    for source, n, events in markers.iter_rows():
         counted = f", {events} events counted" if events else ""
         lines.append(
-            f"{source}: events were lost ({markers} marker(s){counted}): the state of what was "
+            f"{source}: events were lost ({n} marker(s){counted}): the state of what was "
             "alive then is uncertain, and verdicts that rest on it are inconclusive"
+        )
+    # a clock that went back matters where something was alive then (a console log's early
+    # boot clock does it before any object exists): the jumps that made objects uncertain
+    states = res.replayed.states
+    jumps = (
+        states.filter(pl.col("op") == "lost_events", pl.col("implicit"))
+        .select("source", "seq")
+        .join(
+            lost.filter(pl.col("func") == CLOCK_JUMP).select("source", "seq", "line"),
+            on=["source", "seq"],
+        )
+        .group_by("source")
+        .agg(pl.col("line").unique().sort())
+        .sort("source")
+    )
+    for source, at in jumps.iter_rows():
+        where = ", ".join(str(x) for x in at[:5]) + (", ..." if len(at) > 5 else "")
+        lines.append(
+            f"{source}: the clock went back (line {where}): what came around it is in no known "
+            "order, the state of what was alive then is uncertain, and verdicts that rest on it "
+            "are inconclusive"
         )
     c = res.counts()
     s = res.summary()

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import polars as pl
 
 from tracekit.accel import compiled_available
 
 _RET_SUFFIXES = ("_ret", "__exit", "_exit")
+CLOCK_JUMP = "clock_jump"
+"""``func`` of the ``lost_events`` op made where the clock went back (:func:`order_events`)."""
 
 
 def caller_func(expr: pl.Expr) -> pl.Expr:
@@ -35,7 +38,13 @@ def order_events(raw: pl.DataFrame) -> pl.DataFrame:
     events happened, and two that share a printed timestamp (microseconds, where the clock
     counts nanoseconds) are in their true order, which may be the higher CPU first. Such a
     source keeps its line order: the CPU breaks ties only in a source that is not merged (per-CPU
-    dumps one after the other, a trace pasted out of order, a clock that jumped back).
+    dumps one after the other, a trace pasted out of order).
+
+    A CPU writes its buffer in order, so a timestamp below the one before it on the same CPU
+    means the clock went back (a clock reset, two captures pasted one after the other). What
+    follows such a line is ordered after what came before it, as a segment of its own, and
+    the first event of each later segment is marked ``_clock_jump`` (normalisation makes it a
+    ``lost_events`` op: what was alive then may have changed unseen).
 
     >>> df = pl.DataFrame({"source": ["a"] * 3, "line": [1, 2, 3], "ts": [20, None, 10],
     ...                    "cpu": [1, 0, 0]})
@@ -45,25 +54,65 @@ def order_events(raw: pl.DataFrame) -> pl.DataFrame:
     ...                        "cpu": [3, 1, 0]})
     >>> order_events(merged)["line"].to_list()
     [1, 2, 3]
+    >>> jumped = pl.DataFrame({"source": ["j"] * 4, "line": [1, 2, 3, 4], "ts": [10, 12, 5, 11],
+    ...                        "cpu": [0, 1, 0, 1]})
+    >>> order_events(jumped).select("line", "_clock_jump").rows()
+    [(1, False), (2, False), (3, True), (4, False)]
+    >>> order_events(jumped.with_columns(ts=pl.Series([10, 12, 5, 13])))["line"].to_list()
+    [1, 2, 3, 4]
     """
+    # (sources may interleave in ``raw``: the line before is the one before in the source)
+    went_back = (pl.col("_ots") < pl.col("_ots").shift(1).over("_src")).fill_null(False)
+    ev = raw.with_columns(
+        _ots=pl.col("ts")
+        .fill_null(strategy="backward")
+        .fill_null(strategy="forward")
+        .over("source"),
+        _src=pl.col("source").rank("dense").cast(pl.Int64) if raw.height else pl.lit(0, pl.Int64),
+    )
+    if raw.height and ev.select(went_back.any()).item():
+        ev = ev.with_columns(_seg=_segments(ev))
+    else:
+        ev = ev.with_columns(_seg=pl.lit(0, pl.Int64))
+    back = pl.col("_ots") < pl.col("_ots").shift(1).over("_src", "_seg")
+    # sorted, a source's rows are together: the row before is the source's
     same_source = pl.col("_src") == pl.col("_src").shift(1)
-    went_back = same_source & (pl.col("_ots") < pl.col("_ots").shift(1))
+    new_segment = same_source & (pl.col("_seg") != pl.col("_seg").shift(1))
     return (
-        raw.with_columns(
-            _ots=pl.col("ts")
-            .fill_null(strategy="backward")
-            .fill_null(strategy="forward")
-            .over("source"),
-            _src=pl.col("source").rank("dense").cast(pl.Int64)
-            if raw.height
-            else pl.lit(0, pl.Int64),
-        )
+        ev.with_columns(_tie=pl.when(back.fill_null(False).any().over("_src", "_seg")).then("cpu"))
+        .sort(["_src", "_seg", "_ots", "_tie", "line"], nulls_last=False)
         .with_columns(
-            _tie=pl.when(went_back.fill_null(False).any().over("_src")).then(pl.col("cpu"))
+            seq=pl.int_range(pl.len(), dtype=pl.Int64).over("source"),
+            _clock_jump=new_segment.fill_null(False),
         )
-        .sort(["_src", "_ots", "_tie", "line"], nulls_last=False)
-        .with_columns(seq=pl.int_range(pl.len(), dtype=pl.Int64).over("source"))
-        .drop("_ots", "_src", "_tie")
+        .drop("_ots", "_src", "_tie", "_seg")
+    )
+
+
+def _segments(ev: pl.DataFrame) -> pl.Series:
+    """Per row of ``ev`` (line order, with ``_src`` and ``_ots``): how many times the clock went
+    back before it in its source. A line starts a new segment when it is below the previous line
+    of its CPU and that line is in the current segment (after a clock reset, each CPU's first
+    line is below its last one; only the first of them is the jump)."""
+    prev_on_cpu = pl.col("_i").shift(1).over("_src", "cpu")
+    below = (pl.col("_ots") < pl.col("_ots").shift(1).over("_src", "cpu")).fill_null(False)
+    candidates = (
+        ev.select("_src", pl.int_range(pl.len(), dtype=pl.Int64).alias("_i"), "_ots", "cpu")
+        .with_columns(_prev=prev_on_cpu, _below=below)
+        .filter("_below")
+        .select("_src", "_i", "_prev")
+    )
+    starts = np.zeros(ev.height, np.int64)
+    segment_start: dict[int, int] = {}  # per source, the row its current segment starts at
+    for src, i, prev in candidates.iter_rows():  # few: one per jump and CPU
+        if prev >= segment_start.get(src, 0):
+            starts[i] = 1
+            segment_start[src] = i
+    return (
+        ev.select("_src")
+        .with_columns(_start=pl.Series(starts))
+        .select(pl.col("_start").cum_sum().over("_src").alias("_seg"))
+        .to_series()
     )
 
 

@@ -32,7 +32,13 @@ import polars as pl
 
 from tracekit.condition import columns_of, compile_condition
 from tracekit.normalize import dialects
-from tracekit.normalize.calls import caller_func, func_and_at, order_events, pair_calls
+from tracekit.normalize.calls import (
+    CLOCK_JUMP,
+    caller_func,
+    func_and_at,
+    order_events,
+    pair_calls,
+)
 from tracekit.normalize.profiles import EventRule, Profile, load_profiles
 from tracekit.schema import COUNTERS, OP_CONTEXT_COLUMNS, OPS, conform
 
@@ -357,9 +363,18 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
                 op=pl.lit("lost_events")
             )
         )
+    # the clock went back (order_events): what came around the jump is in no known order, so
+    # what was alive then may have changed unseen; before the jumping event's own ops
+    jumps = ev.filter("_clock_jump")
+    if jumps.height:
+        parts.append(
+            _base(jumps, pl.lit(None, pl.Int64).alias("count")).with_columns(
+                op=pl.lit("lost_events"), func=pl.lit(CLOCK_JUMP), _rank=pl.lit(-2, pl.Int64)
+            )
+        )
     # the events and their matches are done with: free them before the ops are tidied (at 1M
     # events they hold about a gigabyte, and tidying needs as much again)
-    del ev, matched, by_rule, exits, ioctl_returns, ioctl_entries, lost
+    del ev, matched, by_rule, exits, ioctl_returns, ioctl_entries, lost, jumps
     if not parts:
         return Normalized(conform(pl.DataFrame(), OPS), unknown)
     extra: dict[str, pl.DataType] = {
