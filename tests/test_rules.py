@@ -150,6 +150,26 @@ def test_a_capture_cut_inside_a_release_is_inconclusive(tmp_path: Path) -> None:
     }
 
 
+def test_check_names_where_the_clock_went_back(tmp_path: Path) -> None:
+    """A real capture whose clock was reset mid-run: no finding, and check says where the clock
+    went back; the same capture pasted twice (nothing alive at the jump) says nothing of it."""
+    from tests.test_normalize import _pasted
+
+    text = (TRACES / "real" / "linux-6.12" / "vgem_basic.txt").read_text().splitlines(True)
+    head = [x for x in text if x.startswith("#")]
+    body = [x for x in text if not x.startswith("#")]
+    mid = len(body) // 2
+    reset = tmp_path / "reset.txt"
+    reset.write_text("".join(head + body[:mid] + _pasted(body[mid:], 10)))
+    twice = tmp_path / "twice.txt"
+    twice.write_text("".join(head + body + body))
+    for path, said in ((reset, f"the clock went back (line {len(head) + mid + 1})"), (twice, None)):
+        result = runner.invoke(app, ["check", str(path)])
+        assert result.exit_code == ExitCode.OK, result.output
+        assert "0 error(s), 0 warning(s), 0 inconclusive" in result.stdout
+        assert (said in result.stdout) if said else ("clock went back" not in result.stdout)
+
+
 def test_lost_events_make_the_verdict_inconclusive(tmp_path: Path) -> None:
     lines = _example("TK003").splitlines(True)
     at = next(i for i, x in enumerate(lines) if "drm_gem_shmem_vmap:" in x)
