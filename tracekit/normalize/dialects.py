@@ -114,7 +114,9 @@ def imported_vmaps(ops: pl.DataFrame) -> pl.DataFrame:
     )
     if vm.height == 0:
         return ops
-    # handed to the dma-buf: the task's next op is that dma-buf's own vmap/vunmap
+    # handed to the dma-buf: the task's next op is that dma-buf's own vmap/vunmap; or none at
+    # all, when the capture ends inside the call (what it would have been, this kernel's other
+    # importer vmaps say)
     nxt = (
         ops.select("source", "seq", "pid", "op")
         .filter(~pl.col("op").is_in(CALLS))
@@ -124,6 +126,7 @@ def imported_vmaps(ops: pl.DataFrame) -> pl.DataFrame:
     delegated = nxt.filter(
         ((pl.col("op") == "vmap") & (pl.col("_next") == "dmabuf_vmap"))
         | ((pl.col("op") == "vunmap") & (pl.col("_next") == "dmabuf_vunmap"))
+        | (pl.col("op").is_in(["vmap", "vunmap"]) & pl.col("_next").is_null())
     ).select("source", "seq", pl.lit(True).alias("_delegated"))
     vm = vm.join(delegated, on=["source", "seq"], how="left").with_columns(
         pl.col("_delegated").fill_null(False)
