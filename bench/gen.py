@@ -4,8 +4,8 @@
 The output is what ``cat /sys/kernel/tracing/trace`` prints on a 64-CPU kernel with the default
 options (irq-info on: 5 flag characters; a nanosecond clock: ``%5lu.%06lu``), GEM kprobes placed
 as in the real 6.1 captures (``traces/real/linux-6.1/*.kprobe_events``) and the dma_fence,
-gpu_scheduler (<= 6.15 names), i915, amdgpu, sched and syscall events enabled. Every line is built with the kernel's
-``trace_print_context`` layout ``"%16s-%-7d [%03d] %s %5lu.%06lu: %s"``.
+gpu_scheduler (<= 6.15 names), i915, amdgpu, sched and syscall events enabled. Every line is
+built with the kernel's ``trace_print_context`` layout ``"%16s-%-7d [%03d] %s %5lu.%06lu: %s"``.
 
 What is in it (the shares are targets, set in ``MIX``; ``<out>.meta.json`` has what came out):
 
@@ -385,6 +385,14 @@ class Burst:
     def add(self, cat: int, flags: str, text: str) -> None:
         self.items.append((flags, text))
         self.counts[cat] += 1
+
+    def printed(self, driver_busy: set[int]) -> None:
+        """Its last line is out: give back what it freed, and what it held."""
+        for pool, addr in self.frees:
+            pool.free(addr)
+        for bo in self.holds:
+            bo.busy = False
+        driver_busy.difference_update(self.driver_holds)
 
 
 class AddressPool:
@@ -1699,9 +1707,7 @@ class Printer:
         self.lane_task: list[Task | None] = [None] * LANES
         self.lane_items: list[list[tuple[str, str, str]]] = [[] for _ in range(LANES)]
         self.lane_pos = [0] * LANES
-        self.lane_frees: list[list[tuple[AddressPool, int]]] = [[] for _ in range(LANES)]
-        self.lane_holds: list[list[Bo]] = [[] for _ in range(LANES)]
-        self.lane_driver_holds: list[list[int]] = [[] for _ in range(LANES)]
+        self.lane_burst: list[Burst | None] = [None] * LANES
 
     def head(self, t: Task, cpu: int) -> str:
         key = (t.pid, cpu)
@@ -1723,11 +1729,9 @@ class Printer:
     def refill(self, lane: int) -> None:
         w, rng = self.w, self.rng
         old_cpu, old_task = self.lane_cpu[lane], self.lane_task[lane]
-        for pool, addr in self.lane_frees[lane]:  # the lane's last burst is printed
-            pool.free(addr)
-        for bo in self.lane_holds[lane]:
-            bo.busy = False
-        w.driver_busy.difference_update(self.lane_driver_holds[lane])
+        done = self.lane_burst[lane]
+        if done is not None:  # the lane's last burst is printed
+            done.printed(w.driver_busy)
         if old_task is not None:
             old_task.busy = False
         if old_cpu >= 0:
@@ -1765,9 +1769,7 @@ class Printer:
         self.lane_cpu[lane], self.lane_task[lane] = cpu, (task if b.task is not None else None)
         self.lane_items[lane] = items
         self.lane_pos[lane] = 0
-        self.lane_frees[lane] = b.frees
-        self.lane_holds[lane] = b.holds
-        self.lane_driver_holds[lane] = b.driver_holds
+        self.lane_burst[lane] = b
 
 
 @dataclass
