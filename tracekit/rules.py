@@ -164,11 +164,12 @@ def load_rule(path: Path) -> Rule:
     inconclusive = data.get("inconclusive")
     if inconclusive is not None and not isinstance(inconclusive, str):
         raise _fail(path, "inconclusive must be a condition (a string)")
-    for key in ("condition", "inconclusive"):
-        if key == "inconclusive" and inconclusive is None:
-            continue
+    conditions = {"condition": str(data["condition"])}
+    if inconclusive is not None:
+        conditions["inconclusive"] = inconclusive
+    for key, text in conditions.items():
         try:
-            unknown = columns_of(str(data[key])) - known
+            unknown = columns_of(text) - known
         except GrammarError as exc:
             raise _fail(path, f"{key}: {exc}") from None
         if unknown:
