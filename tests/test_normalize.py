@@ -222,13 +222,17 @@ def _pasted(body: list[str], lower_by: int) -> list[str]:
     ]
 
 
+def _header_and_body(path: Path) -> tuple[list[str], list[str]]:
+    """A capture's ``#`` header lines and its event lines."""
+    text = path.read_text().splitlines(True)
+    return [x for x in text if x.startswith("#")], [x for x in text if not x.startswith("#")]
+
+
 def test_a_clock_that_went_back_starts_a_segment(tmp_capture) -> None:  # type: ignore[no-untyped-def]
     """A real capture pasted twice (the second run's clock starts again) replays run after run,
     as two lives of each object, not interleaved by timestamp; a clock reset in the middle of a
     run keeps the line order too, and makes what was alive then uncertain."""
-    text = (TRACES / "real" / "linux-6.12" / "vgem_basic.txt").read_text().splitlines(True)
-    head = [x for x in text if x.startswith("#")]
-    body = [x for x in text if not x.startswith("#")]
+    head, body = _header_and_body(TRACES / "real" / "linux-6.12" / "vgem_basic.txt")
     twice = normalize(parse_paths([str(tmp_capture("".join(head + body + body)))]).events).ops
     once = normalize(parse_paths([str(tmp_capture("".join(head + body), "once.txt"))]).events).ops
     # the first run, then a lost_events op for the jump, then the second run: each op's line in

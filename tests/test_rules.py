@@ -154,11 +154,9 @@ def test_a_capture_cut_inside_a_release_is_inconclusive(tmp_path: Path) -> None:
 def test_check_names_where_the_clock_went_back(tmp_path: Path) -> None:
     """A real capture whose clock was reset mid-run: no finding, and check says where the clock
     went back; the same capture pasted twice (nothing alive at the jump) says nothing of it."""
-    from tests.test_normalize import _pasted
+    from tests.test_normalize import _header_and_body, _pasted
 
-    text = (TRACES / "real" / "linux-6.12" / "vgem_basic.txt").read_text().splitlines(True)
-    head = [x for x in text if x.startswith("#")]
-    body = [x for x in text if not x.startswith("#")]
+    head, body = _header_and_body(TRACES / "real" / "linux-6.12" / "vgem_basic.txt")
     mid = len(body) // 2
     reset = tmp_path / "reset.txt"
     reset.write_text("".join(head + body[:mid] + _pasted(body[mid:], 10)))
