@@ -254,6 +254,12 @@ def test_a_clock_that_went_back_starts_a_segment(tmp_capture) -> None:  # type: 
     assert jump["line"].to_list() == [len(head) + mid + 1]
     uncertain = rep.states.filter(pl.col("op") == "lost_events", pl.col("implicit"))
     assert uncertain.height > 0 and uncertain["uncertain"].all()
+    # the kernel's counters known before the jump and sampled after it are not compared, and
+    # say why; the others still agree
+    seq = jump["seq"].item()
+    across = rep.verified.filter(pl.col("seq") > seq, ~pl.col("comparable"))
+    assert across.height > 0 and set(across["why"].to_list()) == {"clock went back"}
+    assert rep.disagreements.height == 0
 
 
 def test_hashed_and_bare_pointers_normalise_to_integers(tmp_capture) -> None:  # type: ignore[no-untyped-def]

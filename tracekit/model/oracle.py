@@ -15,6 +15,9 @@ not, and the sample is *not compared* (``comparable`` false, with the reason), w
 - ``events lost``: events may have been lost between the time the counter was last known and
   the sample (``CPU:N [LOST M EVENTS]`` since that CPU's previous event; a ring buffer overrun
   since the capture's start, up to each CPU's first event);
+- ``clock went back``: the same, across a line whose timestamp is below its CPU's previous line
+  (two runs pasted into one report, a clock reset): what came around it is in no known order
+  (:func:`tracekit.normalize.calls.order_events`);
 - ``fds not traced``: an ``f_count`` once a task that makes DRM calls shows no syscalls (the rig
   traces the syscalls of the main task only; threads and forked children share or copy its fds,
   and their ``close``, ``exit`` and ``fork`` are not in the capture), from that task's first event;
@@ -38,6 +41,7 @@ from collections import defaultdict
 import polars as pl
 
 from tracekit.model.reference import BOUNDARIES
+from tracekit.normalize.calls import CLOCK_JUMP
 from tracekit.normalize.dialects import TRACED_SYSCALL, UNSEEN_FD
 
 OBJECT_COUNTERS = ("refcount", "handle_count", "pages_use_count", "vmap_use_count")
@@ -104,8 +108,10 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             reason = "export fd not traced"
         elif since is None:
             reason = "first seen mid-life"
-        elif any(max(since, a) < min(seq, b) for a, b in windows.get(source, ())):
-            reason = "events lost"
+        elif lost := next(
+            (why for a, b, why in windows.get(source, ()) if max(since, a) < min(seq, b)), None
+        ):
+            reason = lost
         elif counter == "f_count" and any(
             a <= seq < e or (e < seq < b and last_f_count.get((source, obj), -1) < e)
             for a, e, b in unseen.get((source, obj), ())
@@ -151,8 +157,8 @@ def _settled(ops: pl.DataFrame) -> dict[tuple[str, int, int], int]:
     }
 
 
-def _loss_windows(ops: pl.DataFrame) -> dict[str, list[tuple[int, int]]]:
-    """Per source, the spans ``(a, b)`` of seqs in which events may have been lost: a value
+def _loss_windows(ops: pl.DataFrame) -> dict[str, list[tuple[int, int, str]]]:
+    """Per source, the spans ``(a, b, why)`` of seqs in which events may have been lost: a value
     known since before ``b`` and sampled after ``a`` may have changed unseen.
 
     - ``CPU:N [LOST M EVENTS]``: since CPU N's previous op;
@@ -160,25 +166,28 @@ def _loss_windows(ops: pl.DataFrame) -> dict[str, list[tuple[int, int]]]:
       since the capture's start (the marker precedes each CPU's first event once any CPU
       overran, whether this one did or not);
     - a header counting more events written than kept, without markers (``options/annotate``
-      off): each CPU's first op ends such a span.
+      off): each CPU's first op ends such a span;
+    - a clock that went back (``func`` :data:`~tracekit.normalize.calls.CLOCK_JUMP`): since the
+      jumping line's CPU's previous op, as for a marker (``why``: ``clock went back``).
     """
     lost = ops.filter(pl.col("op") == "lost_events").select("source", "seq", "cpu", "func")
     if lost.height == 0:
         return {}
-    out: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    out: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
     on_cpu = ops.filter(pl.col("op") != "lost_events").select("source", "seq", "cpu")
     markers = set(lost.filter(pl.col("func") == "buffer_started")["source"].to_list())
     for source, seq, cpu, func in lost.iter_rows():
         mine = on_cpu.filter(pl.col("source") == source)
+        why = "clock went back" if func == CLOCK_JUMP else "events lost"
         if func == "buffer_started":
-            out[source].append((-1, seq))
+            out[source].append((-1, seq, why))
         elif cpu is not None:
             before = mine.filter((pl.col("cpu") == cpu) & (pl.col("seq") < seq))["seq"].max()
-            out[source].append((-1 if before is None else int(before), seq))  # type: ignore[arg-type]
+            out[source].append((-1 if before is None else int(before), seq, why))  # type: ignore[arg-type]
         elif source not in markers:
             firsts = mine.group_by("cpu").agg(pl.col("seq").min())["seq"]
             if firsts.len():
-                out[source].append((-1, int(firsts.max())))  # type: ignore[arg-type]
+                out[source].append((-1, int(firsts.max()), why))  # type: ignore[arg-type]
     return dict(out)
 
 
