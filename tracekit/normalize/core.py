@@ -207,10 +207,8 @@ def _outer_payloads(
         .join(need.select("source", "_outer").unique(), on=["source", "_outer"], how="semi")
         .unique(subset=["source", "_outer"], keep="first", maintain_order=True)
     )
-    found = need.join(payloads, on=["source", "_outer"], how="left").select(
-        "_mid", "_outer_payload"
-    )
-    return matched.join(found, on="_mid", how="left")
+    found = need.join(payloads, on=["source", "_outer"], how="inner")
+    return matched.with_columns(_at_rows(matched, found, "_outer_payload"))
 
 
 def _resolve_inner(
@@ -251,8 +249,15 @@ def _resolve_inner(
             .filter(pl.col("_iseq") <= pl.col("seq"))
             .select("_mid", pl.col("_ival").alias(col))
         )
-        matched = matched.join(found, on="_mid", how="left")
+        matched = matched.with_columns(_at_rows(matched, found, col))
     return matched
+
+
+def _at_rows(matched: pl.DataFrame, found: pl.DataFrame, col: str) -> pl.Series:
+    """``found[col]`` at the rows of ``matched`` that ``found["_mid"]`` names (its row index),
+    null elsewhere."""
+    empty = pl.repeat(None, matched.height, dtype=found.schema[col], eager=True)
+    return empty.scatter(found["_mid"], found[col]).alias(col)
 
 
 def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> Normalized:
@@ -260,43 +265,37 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
     profs = tuple(profiles) if profiles is not None else load_profiles()
     rules, table, prefixes = _rules_table(profs)
     ev = order_events(raw)
+    # ``_row`` is the event's row from here on: what rows name (a return's ``_entry``) is gathered
     ev = func_and_at(ev).with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
     ev = pair_calls(ev)
-    entries = ev.select(
-        pl.col("_row").alias("_entry"),
-        pl.col("payload").alias("_entry_payload"),
-        pl.col("seq").alias("_entry_seq"),
-        pl.col("line").alias("_entry_line"),
-    )
-    ev = ev.join(entries, on="_entry", how="left")
-    # the call a call was made from: an entry's enclosing call, a return's entry's
-    outer_line = ev.select(pl.col("_row").alias("_entry"), pl.col("_call").alias("_entry_call"))
-    ev = ev.join(outer_line, on="_entry", how="left").with_columns(
+    entry = pl.col("_entry")
+    ev = ev.with_columns(
+        _entry_payload=pl.col("payload").gather(entry),
+        _entry_seq=pl.col("seq").gather(entry),
+        _entry_line=pl.col("line").gather(entry),
+        # the call a call was made from: an entry's enclosing call, a return's entry's
         _outer=pl.when(pl.col("_at") == "return")
-        .then(pl.col("_entry_call"))
-        .otherwise(pl.col("_call"))
+        .then(pl.col("_call").gather(entry))
+        .otherwise(pl.col("_call")),
     )
     # (its entry's payload, for outer.KEY, is read after matching: only a few rules use it)
     # an entry learns its call site from its return probe: (caller+0x.. <- func)
-    callers = ev.filter(pl.col("_entry").is_not_null()).select(
-        pl.col("_entry").alias("_row"), caller_func(pl.col("ret_caller")).alias("_ret_site")
+    returns = ev.filter(entry.is_not_null()).select(
+        "_entry", caller_func(pl.col("ret_caller")).alias("_ret_site")
     )
-    ev = ev.join(callers, on="_row", how="left").with_columns(
-        _site=pl.coalesce(caller_func(pl.col("ret_caller")), pl.col("_ret_site"))
+    ret_site = pl.repeat(None, ev.height, dtype=pl.String, eager=True).scatter(
+        returns["_entry"], returns["_ret_site"]
     )
+    ev = ev.with_columns(_site=pl.coalesce(caller_func(pl.col("ret_caller")), ret_site))
 
     matched = _outer_payloads(_match(ev, table, prefixes).with_row_index("_mid"), ev, rules)
     # known: matched by a rule, or the other end (entry/return) of a probed function a rule knows
     known_funcs = table.filter(pl.col("_kind") == "kprobe")["_name"].unique().implode()
-    known = pl.concat(
-        [
-            matched.select("_row"),
-            ev.filter(pl.col("_func").is_in(known_funcs)).select("_row"),
-        ]
-    ).unique()
+    was_matched = np.zeros(ev.height, np.bool_)
+    was_matched[matched["_row"].to_numpy()] = True
+    known = pl.Series(was_matched) | pl.col("_func").is_in(known_funcs).fill_null(False)
     unknown = (
-        ev.join(known, on="_row", how="anti")
-        .filter(~pl.col("event").is_in(["lost_events", "buffer_started"]))
+        ev.filter(~known & ~pl.col("event").is_in(["lost_events", "buffer_started"]))
         .with_columns(_name=pl.coalesce(pl.col("_func"), pl.col("event")))
         .group_by("_name", "_at")
         .agg(pl.len().alias("count"), pl.col("line").min().alias("first_line"))
@@ -385,7 +384,8 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
     }
     ops = pl.concat([conform(p, OPS | extra) for p in parts])
     del parts
-    ops = ops.sort(["source", "seq", "_row", "_rank"], nulls_last=True).with_row_index("_oid")
+    # by source and seq, as the events' rows are; then the rules' order within an event
+    ops = ops.sort(["_row", "_rank"], nulls_last=True).with_row_index("_oid")
     ops = _tidy(ops.with_columns(pl.col("_oid").cast(pl.Int64)))
     ops = dialects.apply_all(conform(ops, OPS))
     return Normalized(conform(ops, OPS), unknown)
