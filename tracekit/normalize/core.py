@@ -541,19 +541,13 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
     # every counter any of them sampled
     creates_frees = pl.col("object").is_not_null() & pl.col("op").is_in(["create", "free"])
     if ops.select(creates_frees.any()).item():
+        # an object's ops in order (the ops are in _oid order, and a window keeps it): a run
+        # starts where the op differs from the object's previous one
+        new_run = (pl.col("op") != pl.col("op").shift(1)).fill_null(True)
         obj_seq = (
-            ops.select("source", "object", "seq", "_oid", "op")
+            ops.select("source", "object", "_oid", "op")
             .filter(pl.col("object").is_not_null())
-            .sort(["source", "object", "seq", "_oid"])
-            .with_columns(
-                _prev_op=pl.col("op").shift(1).over(["source", "object"]),
-            )
-            .with_columns(
-                _new_group=(pl.col("op") != pl.col("_prev_op")) | pl.col("_prev_op").is_null()
-            )
-            .with_columns(
-                _grp=pl.col("_new_group").cast(pl.Int64).cum_sum().over(["source", "object"])
-            )
+            .with_columns(_grp=new_run.cast(pl.Int64).cum_sum().over(["source", "object"]))
         )
         dup = (
             ops.select("_oid", "op", "object", *counters, "size")
