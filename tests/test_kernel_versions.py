@@ -1,7 +1,7 @@
 """What the newer kernels hide, and how normalisation recovers it (tracekit/normalize/dialects.py).
 
-Real captures of Debian's 6.16.12, 6.17.13, 6.18.15 and 7.3.4 (traces/real/linux-*; provenance
-in traces/real/README.md). Against 6.1 and 6.12 they show three differences no event states:
+Real captures of Debian's 6.16.12, 6.17.13, 6.18.15 and 7.3.4, and of its PREEMPT_RT build of
+6.12.117 (traces/real/linux-*; provenance in traces/real/README.md). Against 6.1 and 6.12 they show three differences no event states:
 
 - drm_gem_shmem_vunmap_locked is inlined into the object's vunmap callback: only the dispatcher
   (drm_gem_vunmap, drm_gem_dmabuf_vunmap) shows a vunmap;
@@ -87,7 +87,7 @@ def test_on_6_12_the_first_pin_still_takes_the_inlined_pages_reference() -> None
     assert added["seq"][0] == first_pin["seq"][0]
 
 
-@pytest.mark.parametrize("kernel", NEW)
+@pytest.mark.parametrize("kernel", (*NEW, "linux-6.12-rt"))
 def test_clean_captures_of_the_new_kernels_give_no_finding(kernel: str) -> None:
     paths = sorted(
         str(p) for p in (TRACES / "real" / kernel).glob("*.txt") if p.stem != "lost_events"
@@ -175,3 +175,36 @@ def test_no_vunmap_is_added_where_the_capture_shows_no_vmap() -> None:
     assert ops.filter(pl.col("func").str.contains("the helper inlined")).height == 0
     result = run_check([str(path)])
     assert result.findings.height == 0 and result.replayed.disagreements.height == 0
+
+
+# the scenarios whose ops do not depend on timing (cirrus_flip waits for vblanks; fork_inherit and
+# threads interleave two tasks)
+UNTIMED = (
+    "cirrus_prime",
+    "cirrus_prime_dirty",
+    "dup_fds",
+    "error_paths",
+    "exec_cloexec",
+    "fb_order",
+    "fork_exit",
+    "lost_events",
+    "mmap_lifetime",
+    "reimport",
+    "scm_rights",
+    "vgem_basic",
+    "vgem_dmabuf_mmap",
+    "vgem_fences",
+    "vgem_leak_at_exit",
+    "vgem_multi_file",
+    "vma_split",
+)
+
+
+@pytest.mark.parametrize("scenario", UNTIMED)
+def test_a_preempt_rt_build_shows_the_same_ops(scenario: str) -> None:
+    """Debian's PREEMPT_RT build of 6.12.117 prints other lines (the preempt-depth column, other
+    addresses and times) for the same kernel code: each scenario normalises to the same ops."""
+    rt = TRACES / "real" / "linux-6.12-rt" / f"{scenario}.txt"
+    assert "PREEMPT_RT" in rt.with_suffix(".console.log").read_text()
+    plain = _ops(TRACES / "real" / "linux-6.12" / f"{scenario}.txt")
+    assert _ops(rt).select("op", "func").rows() == plain.select("op", "func").rows()
