@@ -187,6 +187,19 @@ def _inner_col(spec: str) -> str:
     return "_inner_" + re.sub(r"\W", "_", spec)
 
 
+def _entry_payloads(
+    matched: pl.DataFrame, ev: pl.DataFrame, rules: list[EventRule]
+) -> pl.DataFrame:
+    """Add ``_entry_payload``: the payload of the entry of each matched return (``entry.KEY``),
+    gathered for the rows of the rules that read it."""
+    users = [
+        rid for rid, rule in enumerate(rules) if any(s.startswith("entry.") for s in rule.sources())
+    ]
+    need = matched.filter(pl.col("_rule").is_in(users) & pl.col("_entry").is_not_null())
+    found = need.select("_mid", _entry_payload=ev["payload"].gather(need["_entry"]))
+    return matched.with_columns(_at_rows(matched, found, "_entry_payload"))
+
+
 def _outer_payloads(
     matched: pl.DataFrame, ev: pl.DataFrame, rules: list[EventRule]
 ) -> pl.DataFrame:
@@ -270,7 +283,6 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
     ev = pair_calls(ev)
     entry = pl.col("_entry")
     ev = ev.with_columns(
-        _entry_payload=pl.col("payload").gather(entry),
         _entry_seq=pl.col("seq").gather(entry),
         _entry_line=pl.col("line").gather(entry),
         # the call a call was made from: an entry's enclosing call, a return's entry's
@@ -278,7 +290,8 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
         .then(pl.col("_call").gather(entry))
         .otherwise(pl.col("_call")),
     )
-    # (its entry's payload, for outer.KEY, is read after matching: only a few rules use it)
+    # (the payloads of a return's entry, for entry.KEY, and of its caller's, for outer.KEY, are
+    # read after matching: only a few rules use them)
     # an entry learns its call site from its return probe: (caller+0x.. <- func)
     returns = ev.filter(entry.is_not_null()).select(
         "_entry", caller_func(pl.col("ret_caller")).alias("_ret_site")
@@ -288,7 +301,8 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
     )
     ev = ev.with_columns(_site=pl.coalesce(caller_func(pl.col("ret_caller")), ret_site))
 
-    matched = _outer_payloads(_match(ev, table, prefixes).with_row_index("_mid"), ev, rules)
+    matched = _match(ev, table, prefixes).with_row_index("_mid")
+    matched = _outer_payloads(_entry_payloads(matched, ev, rules), ev, rules)
     # known: matched by a rule, or the other end (entry/return) of a probed function a rule knows
     known_funcs = table.filter(pl.col("_kind") == "kprobe")["_name"].unique().implode()
     was_matched = np.zeros(ev.height, np.bool_)
