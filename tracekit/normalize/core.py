@@ -332,12 +332,10 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
     parts = [p for p in pl.collect_all([q for q in queries if q is not None]) if p.height]
 
     # every kretprobe that no rule consumed is still a call exit with its return code
-    consumed = (
-        pl.concat([p.select("_row") for p in parts])
-        if parts
-        else pl.DataFrame(schema={"_row": pl.Int64})
-    )
-    exits = ev.filter(pl.col("_at") == "return").join(consumed, on="_row", how="anti")
+    consumed = np.zeros(ev.height, np.bool_)
+    for p in parts:
+        consumed[p["_row"].to_numpy()] = True
+    exits = ev.filter((pl.col("_at") == "return") & ~pl.Series(consumed))
     if exits.height:
         ret = parse_int(pl.col("payload").str.extract(r"(?:^|\s)(?:ret|\$retval|arg1)=(\S+)", 1))
         parts.append(
