@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import subprocess
 import sys
@@ -28,6 +29,27 @@ def test_mypy() -> None:
 
 
 @pytest.mark.slow
+def test_every_join_says_which_row_order_it_keeps() -> None:
+    """polars keeps no row order in a join unless told (``maintain_order`` defaults to "none":
+    "the ordering might differ across Polars versions or even between different runs"), and
+    tracekit's output must be the same bytes every time. So every join in tracekit says which
+    order it keeps: ``"left"``, or ``"none"`` where what follows does not depend on it."""
+    unsaid = []
+    for path in sorted((ROOT / "tracekit").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            keywords = {k.arg: k.value for k in node.keywords}
+            if node.func.attr != "join" or not {"on", "left_on", "how"} & keywords.keys():
+                continue  # str.join
+            how = keywords.get("how")
+            if isinstance(how, ast.Constant) and how.value == "full":
+                continue  # (no row order to keep: the rows are matched from both sides)
+            if "maintain_order" not in keywords:
+                unsaid.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not unsaid, unsaid
+
+
 def test_wheel_ships_grammars_and_rules(tmp_path: Path) -> None:
     """A plain ``pip install .`` must find grammars/ and rules/ outside the checkout."""
     # (hatchling 1.33 has no --version: ask the interpreter whether it can import it)

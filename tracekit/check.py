@@ -119,7 +119,13 @@ def lifecycles(states: pl.DataFrame, ops: pl.DataFrame) -> dict[str, dict[str, i
             free_seq=pl.col("seq").filter(own_free).min(),
             free_pid=pl.col("pid").filter(own_free).first(),
         )
-        .join(ends, left_on=["source", "free_pid"], right_on=["source", "pid"], how="left")
+        .join(
+            ends,
+            left_on=["source", "free_pid"],
+            right_on=["source", "pid"],
+            how="left",
+            maintain_order="left",
+        )
     )
     out: dict[str, dict[str, int]] = {}
     for (source,), group in per.group_by("source"):
@@ -164,7 +170,9 @@ def _quoted(events: pl.DataFrame, findings: pl.DataFrame) -> dict[tuple[str, int
     """The event line of each finding, rebuilt from its columns, by ``(source, line)``."""
     keys = findings.select("source", "line").unique()
     out = {}
-    for e in events.join(keys, on=["source", "line"], how="semi").iter_rows(named=True):
+    for e in events.join(keys, on=["source", "line"], how="semi", maintain_order="left").iter_rows(
+        named=True
+    ):
         ctx = f"{e['comm']}-{e['pid']}" if e["comm"] is not None else ""
         cpu = f" [{e['cpu']:03d}]" if e["cpu"] is not None else ""
         ts = f" {e['ts'] / 1e9:.6f}:" if e["ts"] is not None and e["ts_unit"] == "ns" else ""
@@ -186,7 +194,7 @@ def _trails(states: pl.DataFrame, findings: pl.DataFrame, limit: int) -> dict[in
             rows = states.filter(pl.col("object").is_null()) if "dmabuf" in key else states
             parts.append(
                 rows.with_row_index("_r")
-                .join(wanted, on=key)
+                .join(wanted, on=key, maintain_order="left")
                 .filter(pl.col("seq") <= pl.col("_at"))
                 .sort("_k", "_r")  # state order, implicit rows after their op
                 .group_by("_k", maintain_order=True)
@@ -303,6 +311,7 @@ def text_report(res: CheckResult) -> list[str]:
         .join(
             lost.filter(pl.col("func") == CLOCK_JUMP).select("source", "seq", "line"),
             on=["source", "seq"],
+            maintain_order="left",
         )
         .group_by("source")
         .agg(pl.col("line").unique().sort())

@@ -128,7 +128,7 @@ def state_at(
         .last()
     )
     return (
-        last.join(first, on=["source", "object", "generation"])
+        last.join(first, on=["source", "object", "generation"], maintain_order="left")
         .sort(["source", "_first"])
         .drop("_first")
     )

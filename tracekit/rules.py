@@ -235,7 +235,7 @@ def _ref_jobs(states: pl.DataFrame) -> pl.Series:
         .group_by(*_KEY, "job")
         .agg(pl.col("seq").max().alias("end"))
     )
-    spans = submitted.join(done, on=[*_KEY, "job"], how="left")
+    spans = submitted.join(done, on=[*_KEY, "job"], how="left", maintain_order="left")
     deltas = pl.concat(
         [
             spans.select(*_KEY, pl.col("start").alias("seq"), pl.lit(1).alias("d")),
@@ -288,14 +288,14 @@ def _failed_calls(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
     window = ["source", "pid", *_KEY[1:], "_xseq", "_undo"]
     undone = (
         in_failed.select(*window, "seq")
-        .join(undos, on=["source", "pid", *_KEY[1:], "_undo"])
+        .join(undos, on=["source", "pid", *_KEY[1:], "_undo"], maintain_order="left")
         .filter((pl.col("_useq") > pl.col("seq")) & (pl.col("_useq") < pl.col("_xseq")))
         .unique(subset=[*window, "_useq"])
         .group_by(window)
         .len("_undone")
     )
     return (
-        in_failed.join(undone, on=window, how="left")
+        in_failed.join(undone, on=window, how="left", maintain_order="left")
         .with_columns(
             _rank=pl.col("seq").rank("ordinal").over(window),
             _undone=pl.col("_undone").fill_null(0),
@@ -328,7 +328,7 @@ def _userptr(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
         .agg(pl.col("pid").first().alias("_pinner"))
     )
     running = (
-        up.join(pinner, on=_KEY, how="left")
+        up.join(pinner, on=_KEY, how="left", maintain_order="left")
         .with_columns(
             _pinner=pl.col("_pinner").fill_null(pl.col("pid")),
             _d=pl.when(pin).then(pl.col("count")).otherwise(-pl.col("count")).fill_null(0),
@@ -359,7 +359,9 @@ def _userptr(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
             pl.col("_kept").alias("partial_kept"),
         )
     )
-    return running.select(*_ROW, "task_pinned").join(kept, on=_ROW, how="left")
+    return running.select(*_ROW, "task_pinned").join(
+        kept, on=_ROW, how="left", maintain_order="left"
+    )
 
 
 def _syscall_exits(states: pl.DataFrame) -> pl.DataFrame:

@@ -115,7 +115,9 @@ def _attach_stacks(events: pl.DataFrame, frames: list[tuple[int, str]]) -> tuple
             .agg(pl.col("frame").sort_by("fline").alias("_frames"))
         )
         events = (
-            events.join(stacks, left_on="line", right_on="anchor", how="left")
+            events.join(
+                stacks, left_on="line", right_on="anchor", how="left", maintain_order="left"
+            )
             .with_columns(stack=pl.coalesce(pl.col("_frames"), pl.col("stack")))
             .drop("_frames")
         )
@@ -145,7 +147,7 @@ def _attach_stacks(events: pl.DataFrame, frames: list[tuple[int, str]]) -> tuple
     # several <stack trace> entries after one event (a user stack after a kernel stack): the first
     folded = linked.group_by("target").agg(pl.col("_st").sort_by("line").first())
     events = (
-        events.join(folded, left_on="line", right_on="target", how="left")
+        events.join(folded, left_on="line", right_on="target", how="left", maintain_order="left")
         .with_columns(stack=pl.coalesce(pl.col("stack"), pl.col("_st")))
         .drop("_st")
     )

@@ -289,7 +289,7 @@ def _resolve_objects(ops: pl.DataFrame) -> pl.DataFrame:
         pl.col("generation").alias("_egen"),
     )
     via_db = (pl.col("op") == "mmap") & pl.col("object").is_null() & pl.col("dmabuf").is_not_null()
-    ops = ops.join(exports, on=["source", "dmabuf", "_dbgen"], how="left")
+    ops = ops.join(exports, on=["source", "dmabuf", "_dbgen"], how="left", maintain_order="left")
     ops = ops.with_columns(
         _obj=pl.when(via_db).then(pl.col("_eobj")).otherwise(pl.col("object")),
         _gen=pl.when(via_db).then(pl.col("_egen")).otherwise(pl.col("generation")),
@@ -340,7 +340,7 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
             check_sortedness=False,
         )
         .filter(pl.col("_exit_i").is_not_null())
-        .join(frees, on=keys, how="left")
+        .join(frees, on=keys, how="left", maintain_order="left")
         .filter(pl.col("_free_i").is_null() | (pl.col("_free_i") > pl.col("_exit_i")))
         .select(pl.col("_exit_i").alias("_i"), "_obj", "_gen", pl.lit(-1, pl.Int64).alias("_rel"))
         .group_by(["_i", "_obj", "_gen"])
@@ -374,8 +374,9 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
         .join(
             first_use.select("source", "job", "_epoch", "_obj", "_gen", holds.alias("_holds")),
             on=["source", "job", "_epoch"],
+            maintain_order="left",
         )
-        .join(frees, on=keys, how="left")
+        .join(frees, on=keys, how="left", maintain_order="left")
         .select(
             pl.col("_done_i").alias("_i"),
             "_obj",
@@ -400,19 +401,25 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
         ]
     ).unique()
     implicit = (
-        implicit.join(rows.select("_i", "_obj", "_gen"), on=["_i", "_obj", "_gen"], how="anti")
+        implicit.join(
+            rows.select("_i", "_obj", "_gen"),
+            on=["_i", "_obj", "_gen"],
+            how="anti",
+            maintain_order="left",
+        )
         .join(
             ops.select("_i", "source", "seq", "pid", "op", "owner", "file", "address", "job"),
             on="_i",
+            maintain_order="left",
         )
         .with_columns(_implicit=pl.lit(True))
     )
     tl = pl.concat([rows.with_columns(_implicit=pl.lit(False)), implicit], how="diagonal_relaxed")
     tl = (
-        tl.join(releases, on=["_i", "_obj", "_gen"], how="left")
-        .join(fb, on=["_i", "_obj", "_gen"], how="left")
-        .join(matched, on=["_i", "_obj", "_gen"], how="left")
-        .join(submitted, on=["_i", "_obj", "_gen"], how="left")
+        tl.join(releases, on=["_i", "_obj", "_gen"], how="left", maintain_order="left")
+        .join(fb, on=["_i", "_obj", "_gen"], how="left", maintain_order="left")
+        .join(matched, on=["_i", "_obj", "_gen"], how="left", maintain_order="left")
+        .join(submitted, on=["_i", "_obj", "_gen"], how="left", maintain_order="left")
     )
     tl = with_groups(tl.sort(["source", "_obj", "_gen", "_i"]), keys)
     own = ~pl.col("_implicit")
@@ -504,14 +511,14 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
         .agg(pl.col("_i").min().alias("_free_i2"))
     )
     recreated = (
-        creates.join(died, on=keys, how="left")
+        creates.join(died, on=keys, how="left", maintain_order="left")
         .filter(pl.col("_free_i2").is_null() | (pl.col("_free_i2") > pl.col("_recreate_i")))
         .select(*keys, "_recreate_i")
     )
-    tl = tl.join(recreated, on=keys, how="left")
+    tl = tl.join(recreated, on=keys, how="left", maintain_order="left")
     # lost events: objects alive when it happened are uncertain from then on
     first_lost = _first_lost(ops, tl.filter(~pl.col("_implicit")), keys)
-    tl = tl.join(first_lost, on=keys, how="left").with_columns(
+    tl = tl.join(first_lost, on=keys, how="left", maintain_order="left").with_columns(
         uncertain=pl.col("_lost_i").is_not_null() & (pl.col("_i") >= pl.col("_lost_i"))
     )
     tl = tl.with_columns(
@@ -537,11 +544,11 @@ def _first_lost(ops: pl.DataFrame, rows: pl.DataFrame, keys: list[str]) -> pl.Da
             pl.col("_i").min().alias("_born"),
             pl.col("_i").filter(pl.col("op") == "free").min().alias("_freed"),
         )
-        .join(replaced, on=keys, how="left")
+        .join(replaced, on=keys, how="left", maintain_order="left")
         .with_columns(_died=pl.min_horizontal("_freed", "_replaced"))
     )
     return (
-        span.join(lost, on="source")
+        span.join(lost, on="source", maintain_order="left")
         .filter(
             (pl.col("_lost_i") >= pl.col("_born"))
             & (pl.col("_died").is_null() | (pl.col("_lost_i") < pl.col("_died")))
@@ -567,7 +574,7 @@ def _dmabuf_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
         pl.col("vmapping_counter").alias("_s_vmapping_counter"),
     )
     extra = (
-        extra.join(ops.select("_i", "source"), on="_i")
+        extra.join(ops.select("_i", "source"), on="_i", maintain_order="left")
         .join_asof(
             ops.filter(pl.col("dmabuf").is_not_null())
             .select("_i", "source", "dmabuf", "_dbgen")
@@ -582,15 +589,18 @@ def _dmabuf_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
         .agg(pl.col("f_count").sum().alias("_x"))
     )
     implicit = extra.join(
-        rows.select("_i", "dmabuf"), on=["_i", "dmabuf"], how="anti"
+        rows.select("_i", "dmabuf"), on=["_i", "dmabuf"], how="anti", maintain_order="left"
     ).with_columns(_implicit=pl.lit(True), op=pl.lit("_implicit"))
     tl = pl.concat(
         [rows.with_columns(_implicit=pl.lit(False)), implicit.drop("_x")], how="diagonal_relaxed"
     )
     tl = with_groups(
-        tl.join(extra.select("_i", "dmabuf", "_x"), on=["_i", "dmabuf"], how="left").sort(
-            ["source", "dmabuf", "_dbgen", "_i"]
-        ),
+        tl.join(
+            extra.select("_i", "dmabuf", "_x"),
+            on=["_i", "dmabuf"],
+            how="left",
+            maintain_order="left",
+        ).sort(["source", "dmabuf", "_dbgen", "_i"]),
         keys,
     )
     own = ~pl.col("_implicit")
@@ -621,8 +631,8 @@ def _assemble(ops: pl.DataFrame, objs: pl.DataFrame, dbs: pl.DataFrame) -> pl.Da
     )
     base = ops.select("_i", *STATE_OP_COLUMNS)
     own = (
-        base.join(own_obj, on="_i", how="left")
-        .join(own_db, on="_i", how="left")
+        base.join(own_obj, on="_i", how="left", maintain_order="left")
+        .join(own_db, on="_i", how="left", maintain_order="left")
         .rename({"_db": "dmabuf"})
         .with_columns(implicit=pl.lit(False), _key=pl.col("_i") * 3)
     )
@@ -673,7 +683,7 @@ def _checks(ops: pl.DataFrame, objs: pl.DataFrame, dbs: pl.DataFrame) -> pl.Data
         name = sample.removeprefix("_s_")
         part = (
             dbs.filter(~pl.col("_implicit") & pl.col(sample).is_not_null())
-            .join(ops.select("_i", "seq"), on="_i")
+            .join(ops.select("_i", "seq"), on="_i", maintain_order="left")
             .select(
                 "_i",
                 "source",
@@ -686,7 +696,7 @@ def _checks(ops: pl.DataFrame, objs: pl.DataFrame, dbs: pl.DataFrame) -> pl.Data
             )
         )
         parts.append(part)
-    out = pl.concat(parts, how="diagonal_relaxed").join(meta, on="_i")
+    out = pl.concat(parts, how="diagonal_relaxed").join(meta, on="_i", maintain_order="left")
     # the reference checks an op's counters in this order: object counters, then dma-buf ones
     out = out.with_columns(
         _o=pl.col("counter").replace_strict(CHECK_ORDER, return_dtype=pl.Int64)

@@ -132,14 +132,18 @@ def _match(ev: pl.DataFrame, table: pl.DataFrame, prefixes: list[tuple[str, int]
     kp = table.filter(pl.col("_kind") == "kprobe").drop("_kind")
     tp = table.filter(pl.col("_kind") == "tracepoint").drop("_kind", "_rat")
     by_probe = ev.filter(pl.col("_func").is_not_null()).join(
-        kp, left_on=["_func", "_at"], right_on=["_name", "_rat"], how="inner"
+        kp, left_on=["_func", "_at"], right_on=["_name", "_rat"], how="inner", maintain_order="none"
     )
     tracepoints = ev.filter(pl.col("_func").is_null())
-    by_event = tracepoints.join(tp, left_on="event", right_on="_name", how="inner")
+    by_event = tracepoints.join(
+        tp, left_on="event", right_on="_name", how="inner", maintain_order="none"
+    )
     parts = [by_probe, by_event]
     # a prefix rule is a fallback: events an exact name matched are not matched again
     if prefixes:
-        unnamed = tracepoints.join(by_event.select("_row").unique(), on="_row", how="anti")
+        unnamed = tracepoints.join(
+            by_event.select("_row").unique(), on="_row", how="anti", maintain_order="left"
+        )
         for prefix, rid in prefixes:
             hit = unnamed.filter(pl.col("event").str.starts_with(prefix))
             parts.append(hit.with_columns(_rule=pl.lit(rid, pl.Int64)))
@@ -217,10 +221,15 @@ def _outer_payloads(
         ev.select(
             "source", pl.col("line").alias("_outer"), pl.col("payload").alias("_outer_payload")
         )
-        .join(need.select("source", "_outer").unique(), on=["source", "_outer"], how="semi")
+        .join(
+            need.select("source", "_outer").unique(),
+            on=["source", "_outer"],
+            how="semi",
+            maintain_order="left",
+        )
         .unique(subset=["source", "_outer"], keep="first", maintain_order=True)
     )
-    found = need.join(payloads, on=["source", "_outer"], how="inner")
+    found = need.join(payloads, on=["source", "_outer"], how="inner", maintain_order="none")
     return matched.with_columns(_at_rows(matched, found, "_outer_payload"))
 
 
@@ -509,6 +518,7 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
             left_on=["source", "pid", "line"],
             right_on=["source", "pid", "_cline"],
             how="inner",
+            maintain_order="none",
         ).filter(pl.col("ret") < 0)["_oid"]
         if failed.len():
             ops = ops.with_columns(
@@ -564,7 +574,12 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
         dup = (
             ops.select("_oid", "op", "object", *counters, "size")
             .filter(creates_frees)
-            .join(obj_seq.select("_oid", "source", "_grp"), on="_oid", how="inner")
+            .join(
+                obj_seq.select("_oid", "source", "_grp"),
+                on="_oid",
+                how="inner",
+                maintain_order="none",
+            )
             .sort("_oid")  # a run's counters: the first sampled, in op order
         )
         # the runs of more than one op: the first keeps every counter any of them sampled
@@ -580,9 +595,9 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
         if runs.height:
             # the others go (the ops are in _oid order, so each kept op is found by a binary
             # search, and only the counters' columns are written)
-            drop_oids = dup.join(runs, on=["source", "object", "_grp"], how="semi").filter(
-                ~pl.col("_oid").is_in(runs["_keep"].implode())
-            )
+            drop_oids = dup.join(
+                runs, on=["source", "object", "_grp"], how="semi", maintain_order="left"
+            ).filter(~pl.col("_oid").is_in(runs["_keep"].implode()))
             ops = ops.filter(~pl.col("_oid").is_in(drop_oids["_oid"].implode()))
             keep = runs.sort("_keep")
             at = pl.Series(np.searchsorted(ops["_oid"].to_numpy(), keep["_keep"].to_numpy()))
@@ -637,8 +652,19 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
     explicit_done = ops.filter(pl.col("op") == "job_done").select("source", "job").unique()
     signals = (
         ops.filter(pl.col("op") == "fence_signal")
-        .join(submits, on=["source", "fence_context", "fence_seqno"], how="inner")
-        .join(explicit_done, left_on=["source", "_job"], right_on=["source", "job"], how="anti")
+        .join(
+            submits,
+            on=["source", "fence_context", "fence_seqno"],
+            how="inner",
+            maintain_order="none",
+        )
+        .join(
+            explicit_done,
+            left_on=["source", "_job"],
+            right_on=["source", "job"],
+            how="anti",
+            maintain_order="left",
+        )
     )
     if signals.height:
         done = signals.with_columns(

@@ -110,7 +110,7 @@ def imported_vmaps(ops: pl.DataFrame) -> pl.DataFrame:
     if imported.height == 0:
         return ops
     vm = ops.filter(pl.col("op").is_in(["vmap", "vunmap"])).join(
-        imported, on=["source", "object"], how="semi"
+        imported, on=["source", "object"], how="semi", maintain_order="left"
     )
     if vm.height == 0:
         return ops
@@ -128,7 +128,7 @@ def imported_vmaps(ops: pl.DataFrame) -> pl.DataFrame:
         | ((pl.col("op") == "vunmap") & (pl.col("_next") == "dmabuf_vunmap"))
         | (pl.col("op").is_in(["vmap", "vunmap"]) & pl.col("_next").is_null())
     ).select("source", "seq", pl.lit(True).alias("_delegated"))
-    vm = vm.join(delegated, on=["source", "seq"], how="left").with_columns(
+    vm = vm.join(delegated, on=["source", "seq"], how="left", maintain_order="left").with_columns(
         pl.col("_delegated").fill_null(False)
     )
     counted = vm.group_by("source").agg(
@@ -136,12 +136,14 @@ def imported_vmaps(ops: pl.DataFrame) -> pl.DataFrame:
             "_counted"
         )
     )
-    drop = vm.join(counted, on="source").filter(pl.col("_delegated") & ~pl.col("_counted"))
+    drop = vm.join(counted, on="source", maintain_order="left").filter(
+        pl.col("_delegated") & ~pl.col("_counted")
+    )
     if drop.height == 0:
         return ops
     keys = drop.select("source", "seq", "op", "object").with_columns(_drop=pl.lit(True))
     return (
-        ops.join(keys, on=["source", "seq", "op", "object"], how="left")
+        ops.join(keys, on=["source", "seq", "op", "object"], how="left", maintain_order="left")
         .with_columns(
             # still a sample of the importer's vmap_use_count, with no effect on it
             op=pl.when(pl.col("_drop").fill_null(False))
@@ -190,7 +192,7 @@ def _on_object(
         ops.select(_ON_OBJECT)
         .with_row_index("_i")
         .filter(keep & pl.col("object").is_not_null())
-        .join(objects.unique(), on=["source", "object"], how="semi")
+        .join(objects.unique(), on=["source", "object"], how="semi", maintain_order="left")
         .sort(["source", "seq"], maintain_order=True)
         .with_columns(
             _next=pl.col("op").shift(-1).over(key),
@@ -213,7 +215,9 @@ def hidden_vunmaps(ops: pl.DataFrame) -> pl.DataFrame:
     calls = ops.filter((pl.col("op") == "call_enter") & pl.col("func").is_in(VUNMAP_CALLS))
     if calls.height == 0:
         return ops
-    objects = calls.select("source", "object").join(_shmem_objects(ops), on=["source", "object"])
+    objects = calls.select("source", "object").join(
+        _shmem_objects(ops), on=["source", "object"], maintain_order="left"
+    )
     if objects.height == 0:
         return ops
     seen = _on_object(ops, objects, VUNMAP_CALLS)
@@ -229,7 +233,9 @@ def hidden_vunmaps(ops: pl.DataFrame) -> pl.DataFrame:
     first_vmap = (
         ops.filter(pl.col("op") == "vmap").group_by(key).agg(pl.col("seq").min().alias("_vmap"))
     )
-    hidden = hidden.join(first_vmap, on=key, how="inner").filter(pl.col("_vmap") < pl.col("seq"))
+    hidden = hidden.join(first_vmap, on=key, how="inner", maintain_order="left").filter(
+        pl.col("_vmap") < pl.col("seq")
+    )
     if hidden.height == 0:
         return ops
     added = _next_op_at(
@@ -289,7 +295,7 @@ def hidden_detach_unpins(ops: pl.DataFrame) -> pl.DataFrame:
     after = (
         ops.select("source", "pid", "object", "seq", "op")
         .filter(~pl.col("op").is_in(CALLS) & pl.col("object").is_not_null())
-        .join(pinned_objects, on=["source", "object"], how="semi")
+        .join(pinned_objects, on=["source", "object"], how="semi", maintain_order="left")
         .select(
             "source",
             "pid",
@@ -329,7 +335,7 @@ def pin_pages(ops: pl.DataFrame) -> pl.DataFrame:
     it (and the put of its last unpin the same way)."""
     shmem = _shmem_objects(ops)
     pins = ops.filter(pl.col("op").is_in(["pin", "unpin"])).join(
-        shmem, on=["source", "object"], how="semi"
+        shmem, on=["source", "object"], how="semi", maintain_order="left"
     )
     if pins.height == 0:
         return ops
@@ -347,7 +353,7 @@ def pin_pages(ops: pl.DataFrame) -> pl.DataFrame:
             "source", "seq"
         )
         missing = pins.filter((pl.col("op") == pin) & (pl.col("_before") == before)).join(
-            shown, on=["source", "seq"], how="anti"
+            shown, on=["source", "seq"], how="anti", maintain_order="left"
         )
         if missing.height:
             out.append(
@@ -378,7 +384,9 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
         pl.col("generation").alias("_gen"),
     )
     by_vmap = (
-        fb_calls.join(inner, on=["source", "line"]).select("source", "fb", "_obj", "_gen").unique()
+        fb_calls.join(inner, on=["source", "line"], maintain_order="left")
+        .select("source", "fb", "_obj", "_gen")
+        .unique()
     )
     # (b) a handle put right after the destroy, by the same task: the framebuffer's handle
     task_ops = (
@@ -401,16 +409,21 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
     links = pl.concat([by_vmap, by_handle]).unique(maintain_order=True)
     named = (
         destroys.drop("object", "generation")
-        .join(links, on=["source", "fb"], how="inner")
+        .join(links, on=["source", "fb"], how="inner", maintain_order="left")
         .with_columns(object=pl.col("_obj"), generation=pl.col("_gen"))
         .drop("_obj", "_gen")
         .select(ops.columns)
     )
-    rest = ops.join(named.select("source", "seq").unique(), on=["source", "seq"], how="anti")
+    rest = ops.join(
+        named.select("source", "seq").unique(),
+        on=["source", "seq"],
+        how="anti",
+        maintain_order="left",
+    )
     ops = pl.concat([rest, named]).sort(["source", "seq"], maintain_order=True)
     if fb_handle_sources.height:
         lookups = ops.filter((pl.col("op") == "get") & (pl.col("owner") == "fb")).join(
-            fb_handle_sources, on="source", how="semi"
+            fb_handle_sources, on="source", how="semi", maintain_order="left"
         )
         ops = with_added(
             ops,
@@ -482,7 +495,12 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
         mmaps = (
             _last_syscall(mmaps.drop("count"), syscalls)
             .filter(pl.col("_sys") == "sys_enter_mmap")
-            .join(indexed.select(pl.col("_i").alias("_sys_i"), "count"), on="_sys_i", how="left")
+            .join(
+                indexed.select(pl.col("_i").alias("_sys_i"), "count"),
+                on="_sys_i",
+                how="left",
+                maintain_order="left",
+            )
             .filter(pl.col("count").is_not_null())
         )
     uses = pl.concat(
@@ -495,15 +513,18 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
         return ops
     # of the tasks whose syscalls are traced, and only what moves their fds
     traced = syscalls.select("source", "pid").unique()
-    uses = uses.join(traced, on=["source", "pid"], how="semi")
+    uses = uses.join(traced, on=["source", "pid"], how="semi", maintain_order="left")
     if uses.height == 0:
         return ops
     tasks = uses.select("source", "pid").unique()
     moves = indexed.filter(pl.col("op").is_in(["dmabuf_fd", "fd_close", "task_exit"])).join(
-        tasks, on=["source", "pid"], how="semi"
+        tasks, on=["source", "pid"], how="semi", maintain_order="left"
     )
     releases = indexed.filter(pl.col("op") == "dmabuf_release").join(
-        uses.select("source", "dmabuf").unique(), on=["source", "dmabuf"], how="semi"
+        uses.select("source", "dmabuf").unique(),
+        on=["source", "dmabuf"],
+        how="semi",
+        maintain_order="left",
     )
     steps = pl.concat(
         [
@@ -590,7 +611,7 @@ def exec_closed_fds(ops: pl.DataFrame) -> pl.DataFrame:
     indexed = ops.select(
         "source", "pid", "seq", "op", "func", "count", "dmabuf", "open_flags"
     ).with_row_index("_i")
-    own = indexed.join(tasks, on=["source", "pid"], how="semi")
+    own = indexed.join(tasks, on=["source", "pid"], how="semi", maintain_order="left")
     # DRM files released after a syscall that drops no file, or after an execve
     releases = _last_syscall(
         own.filter(pl.col("op") == "file_close").select("_i", "source", "pid", "seq"),
@@ -606,7 +627,7 @@ def exec_closed_fds(ops: pl.DataFrame) -> pl.DataFrame:
     closed = (
         own.filter(pl.col("op") == "dmabuf_fd")
         .select("source", "pid", "seq", "count", "dmabuf", _cloexec=is_cloexec)
-        .join(execs, on=["source", "pid"])
+        .join(execs, on=["source", "pid"], maintain_order="left")
         .filter(pl.col("seq") < pl.col("_exec"))
         .sort("seq")
         .group_by("_i", "_exec", "count")
@@ -670,7 +691,12 @@ def hidden_self_imports(ops: pl.DataFrame) -> pl.DataFrame:
     # the task's next op that takes a reference, makes a handle or ends the call
     nexts = (
         indexed.filter(pl.col("op").is_in([*_IMPORT_OPS, *SYSCALL_OPS]))
-        .join(lookups.select("source", "pid").unique(), on=["source", "pid"], how="semi")
+        .join(
+            lookups.select("source", "pid").unique(),
+            on=["source", "pid"],
+            how="semi",
+            maintain_order="left",
+        )
         .select(
             "source",
             "pid",
@@ -744,7 +770,7 @@ def reattached_dma_bufs(ops: pl.DataFrame) -> pl.DataFrame:
     handles = (
         ops.select(*key, "seq", "op")
         .filter(pl.col("op").is_in(list(_HANDLES)))
-        .join(self_imports.select(key).unique(), on=key, how="semi")
+        .join(self_imports.select(key).unique(), on=key, how="semi", maintain_order="left")
         .select(
             *key,
             "seq",

@@ -126,7 +126,9 @@ def story(res: CheckResult, sel: Selected, *, context: int = 2) -> list[str]:
         )
         subject = f"dma-buf {f['dmabuf']}"
     ops = res.replayed.ops.select("source", "seq", "comm", "pid", "ts").unique(["source", "seq"])
-    mine = mine.join(ops, on=["source", "seq"], how="left", suffix="_op").sort("seq")
+    mine = mine.join(
+        ops, on=["source", "seq"], how="left", maintain_order="left", suffix="_op"
+    ).sort("seq")
     mine = mine.filter(pl.col("op") != "call_enter")
     after = mine.filter(pl.col("seq") > row["seq"]).head(context)
     upto = mine.filter(pl.col("seq") <= row["seq"])
@@ -205,7 +207,7 @@ def perfetto(res: CheckResult) -> dict[str, Any]:
     ]
     objs = (
         states.filter(pl.col("object").is_not_null())
-        .join(times, on=["source", "seq"], how="left")
+        .join(times, on=["source", "seq"], how="left", maintain_order="left")
         .sort("source", "object", "generation", "seq")
     )
     tids: dict[tuple[str, int, int], int] = {}
@@ -233,7 +235,7 @@ def perfetto(res: CheckResult) -> dict[str, Any]:
     # jobs: from their first submit to their done, one track per fence context
     jobs = (
         ops.filter(pl.col("op").is_in(["job_submit", "job_done"]) & pl.col("job").is_not_null())
-        .join(times, on=["source", "seq"], how="left")
+        .join(times, on=["source", "seq"], how="left", maintain_order="left")
         .group_by("source", "job")
         .agg(
             start=pl.col("_us").filter(pl.col("op") == "job_submit").min(),
@@ -274,7 +276,7 @@ def perfetto(res: CheckResult) -> dict[str, Any]:
             pl.col("op").is_in(["fence_init", "fence_signal"])
             & pl.col("fence_context").is_not_null()
         )
-        .join(times, on=["source", "seq"], how="left")
+        .join(times, on=["source", "seq"], how="left", maintain_order="left")
         .sort("source", "seq")
     )
     ctx_tids: dict[tuple[str, int], int] = {}
@@ -301,7 +303,7 @@ def perfetto(res: CheckResult) -> dict[str, Any]:
             }
         )
     # findings: instant events on the object's track
-    found = res.findings.join(times, on=["source", "seq"], how="left")
+    found = res.findings.join(times, on=["source", "seq"], how="left", maintain_order="left")
     for f, r in zip(res.finding_dicts(), found.iter_rows(named=True), strict=True):
         key = (r["source"], r["object"], r["generation"])
         events.append(
