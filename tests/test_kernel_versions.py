@@ -1,13 +1,16 @@
 """What the newer kernels hide, and how normalisation recovers it (tracekit/normalize/dialects.py).
 
-Real captures of Debian's 6.16.12, 6.17.13, 6.18.15 and 7.3.4, and of its PREEMPT_RT build of
-6.12.117 (traces/real/linux-*; provenance in traces/real/README.md). Against 6.1 and 6.12 they show three differences no event states:
+Real captures of Debian's 6.16.12, 6.17.13, 6.18.15 and 7.3.4 (traces/real/linux-*; provenance
+in traces/real/README.md). Against 6.1 and 6.12 they show three differences no event states:
 
 - drm_gem_shmem_vunmap_locked is inlined into the object's vunmap callback: only the dispatcher
   (drm_gem_vunmap, drm_gem_dmabuf_vunmap) shows a vunmap;
 - drm_gem_unpin is inlined into drm_gem_map_detach (from 6.17), while the attach's pin shows;
 - a vmap pins (drm_gem_shmem_pin_locked inside drm_gem_shmem_vmap_locked), and since 6.10 only an
   object's first pin takes a pages reference (pages_pin_count).
+
+Debian's PREEMPT_RT build of 6.12.117 (traces/real/linux-6.12-rt) shows none of them: the same
+kernel code, printed in other lines, normalises to the same ops as the non-RT build.
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ def test_mypy() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.slow
 def test_every_join_says_which_row_order_it_keeps() -> None:
     """polars keeps no row order in a join unless told (``maintain_order`` defaults to "none":
     "the ordering might differ across Polars versions or even between different runs"), and
@@ -50,6 +49,7 @@ def test_every_join_says_which_row_order_it_keeps() -> None:
     assert not unsaid, unsaid
 
 
+@pytest.mark.slow
 def test_wheel_ships_grammars_and_rules(tmp_path: Path) -> None:
     """A plain ``pip install .`` must find grammars/ and rules/ outside the checkout."""
     # (hatchling 1.33 has no --version: ask the interpreter whether it can import it)
