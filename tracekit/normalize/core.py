@@ -201,7 +201,7 @@ def _entry_payloads(
     ]
     need = matched.filter(pl.col("_rule").is_in(users) & pl.col("_entry").is_not_null())
     found = need.select("_mid", _entry_payload=ev["payload"].gather(need["_entry"]))
-    return matched.with_columns(_at_rows(matched, found, "_entry_payload"))
+    return matched.with_columns(_at_rows(matched.height, found["_mid"], found["_entry_payload"]))
 
 
 def _outer_payloads(
@@ -230,7 +230,7 @@ def _outer_payloads(
         .unique(subset=["source", "_outer"], keep="first", maintain_order=True)
     )
     found = need.join(payloads, on=["source", "_outer"], how="inner", maintain_order="none")
-    return matched.with_columns(_at_rows(matched, found, "_outer_payload"))
+    return matched.with_columns(_at_rows(matched.height, found["_mid"], found["_outer_payload"]))
 
 
 def _resolve_inner(
@@ -271,15 +271,22 @@ def _resolve_inner(
             .filter(pl.col("_iseq") <= pl.col("seq"))
             .select("_mid", pl.col("_ival").alias(col))
         )
-        matched = matched.with_columns(_at_rows(matched, found, col))
+        matched = matched.with_columns(_at_rows(matched.height, found["_mid"], found[col]))
     return matched
 
 
-def _at_rows(matched: pl.DataFrame, found: pl.DataFrame, col: str) -> pl.Series:
-    """``found[col]`` at the rows of ``matched`` that ``found["_mid"]`` names (its row index),
-    null elsewhere."""
-    empty = pl.repeat(None, matched.height, dtype=found.schema[col], eager=True)
-    return empty.scatter(found["_mid"], found[col]).alias(col)
+def _at_rows(n: int, at: pl.Series, values: pl.Series) -> pl.Series:
+    """A column of ``n`` rows: ``values`` at the row indices ``at``, null elsewhere (a lookup by
+    row index, where a join would hash)."""
+    return pl.repeat(None, n, dtype=values.dtype, eager=True).scatter(at, values).alias(values.name)
+
+
+def _marked(n: int, rows: Iterable[pl.Series]) -> pl.Series:
+    """A boolean column of ``n`` rows: true at the row indices in ``rows``."""
+    mask = np.zeros(n, np.bool_)
+    for at in rows:
+        mask[at.to_numpy()] = True
+    return pl.Series(mask)
 
 
 def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> Normalized:
@@ -305,18 +312,15 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
     returns = ev.filter(entry.is_not_null()).select(
         "_entry", caller_func(pl.col("ret_caller")).alias("_ret_site")
     )
-    ret_site = pl.repeat(None, ev.height, dtype=pl.String, eager=True).scatter(
-        returns["_entry"], returns["_ret_site"]
-    )
+    ret_site = _at_rows(ev.height, returns["_entry"], returns["_ret_site"])
     ev = ev.with_columns(_site=pl.coalesce(caller_func(pl.col("ret_caller")), ret_site))
 
     matched = _match(ev, table, prefixes).with_row_index("_mid")
     matched = _outer_payloads(_entry_payloads(matched, ev, rules), ev, rules)
     # known: matched by a rule, or the other end (entry/return) of a probed function a rule knows
     known_funcs = table.filter(pl.col("_kind") == "kprobe")["_name"].unique().implode()
-    was_matched = np.zeros(ev.height, np.bool_)
-    was_matched[matched["_row"].to_numpy()] = True
-    known = pl.Series(was_matched) | pl.col("_func").is_in(known_funcs).fill_null(False)
+    by_func = pl.col("_func").is_in(known_funcs).fill_null(False)
+    known = _marked(ev.height, [matched["_row"]]) | by_func
     unknown = (
         ev.filter(~known & ~pl.col("event").is_in(["lost_events", "buffer_started"]))
         .with_columns(_name=pl.coalesce(pl.col("_func"), pl.col("event")))
@@ -341,10 +345,8 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
     parts = [p for p in pl.collect_all([q for q in queries if q is not None]) if p.height]
 
     # every kretprobe that no rule consumed is still a call exit with its return code
-    consumed = np.zeros(ev.height, np.bool_)
-    for p in parts:
-        consumed[p["_row"].to_numpy()] = True
-    exits = ev.filter((pl.col("_at") == "return") & ~pl.Series(consumed))
+    consumed = _marked(ev.height, (p["_row"] for p in parts))
+    exits = ev.filter((pl.col("_at") == "return") & ~consumed)
     if exits.height:
         ret = parse_int(pl.col("payload").str.extract(r"(?:^|\s)(?:ret|\$retval|arg1)=(\S+)", 1))
         parts.append(
