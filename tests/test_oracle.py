@@ -24,6 +24,7 @@ REAL = sorted(TRACES.glob("real/linux-*/*.txt"))
 HIDDEN = {
     "fork_inherit": {"fds not traced"},  # a forked child's copies of the fds
     "fork_exit": {"fds not traced"},  # a child exits with fds open
+    "fork_hold": {"fds not traced"},  # the second child imports an inherited fd
     "threads": {"fds not traced"},  # a thread's syscalls are not traced
     "lost_events": {"first seen mid-life"},  # the ring buffer overran
     "scm_rights": {"fds not traced"},  # the child that receives the fd is not traced

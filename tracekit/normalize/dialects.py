@@ -575,6 +575,122 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
 
 
 O_CLOEXEC = 0x80000
+FORK_COPY = "dup_fd (the fork's copy of the parent's fd)"
+"""The ``func`` of the ``dmabuf_fd`` ops :func:`task_fds` adds for a child."""
+EXEC_CLOSE_TRACED = "do_close_on_exec (a close-on-exec fd)"
+"""The ``func`` of the ``fd_close`` ops :func:`task_fds` adds at a traced exec."""
+_IS_FORK = (pl.col("op") == "call_enter") & (pl.col("func") == "wake_up_new_task")
+_IS_EXEC = (pl.col("op") == "call_enter") & (pl.col("func") == "do_close_on_exec")
+_IS_COPY = (pl.col("op") == "call_exit") & (pl.col("func") == "dup_fd")
+
+
+def task_fds(ops: pl.DataFrame) -> pl.DataFrame:
+    """Add the dma-buf fds a fork copies to its child, and the ``fd_close`` of each
+    close-on-exec dma-buf fd an exec closes, where the capture probes them (profiles/tasks.toml).
+
+    A fork copies the parent's fd table unless ``CLONE_FILES`` shares it, and the copy takes a
+    reference on every open file (``dup_fd``: ``get_file``); the copy is the ``files_struct``
+    ``dup_fd`` returned, and the child is the task ``wake_up_new_task`` then wakes with that
+    table (a thread wakes with its parent's own: nothing is copied). Each of the parent's
+    dma-buf fds open at the fork is added as a ``dmabuf_fd`` of the child, at the fork's event
+    and with the parent's ``open_flags``. The child's exit (``exit_files`` of its last use of the
+    table: a ``task_exit``) then closes them, as it does the fds the child opened itself.
+
+    ``do_close_on_exec`` runs in an exec once the task's table is its own: each fd of the task
+    whose ``dma_buf_fd`` showed ``O_CLOEXEC`` is closed there (:func:`exec_closed_fds` infers
+    the same where no exec is probed). A parent's fd the capture never saw installed is not
+    copied: :func:`hidden_fds` adds it where the child uses it."""
+    if not ops.select((_IS_FORK | _IS_EXEC).any()).item():
+        return ops
+    indexed = ops.select(
+        "source", "pid", "seq", "op", "func", "count", "dmabuf", "open_flags", "address"
+    ).with_row_index("_i")
+    steps = indexed.filter(
+        pl.col("op").is_in(["dmabuf_fd", "fd_close", "task_exit", "dmabuf_release"])
+        | _IS_FORK
+        | _IS_EXEC
+        | _IS_COPY
+    ).with_columns(
+        kind=pl.when(_IS_FORK)
+        .then(pl.lit("fork"))
+        .when(_IS_EXEC)
+        .then(pl.lit("exec"))
+        .when(_IS_COPY)
+        .then(pl.lit("copy"))
+        .otherwise(pl.col("op").cast(pl.String))
+    )
+    fds: dict[tuple[str, int], dict[int, tuple[int, int | None]]] = {}  # task -> fd -> (db, flags)
+    copied: dict[tuple[str, int], int] = {}  # task -> the table its last dup_fd returned
+    opened: list[tuple[int, int, int, int, int | None]] = []  # (row, child, fd, db, flags)
+    closed: list[tuple[int, int, int]] = []  # (row, fd, db)
+    for i, source, pid, fd, db, flags, table, kind in steps.select(
+        "_i", "source", "pid", "count", "dmabuf", "open_flags", "address", "kind"
+    ).iter_rows():
+        task = (source, pid)
+        if kind == "copy":
+            if table is not None:
+                copied[task] = table
+        elif kind == "fork":
+            # fd: the child's pid; the child's table is the parent's copy, or shared
+            if fd is None or table is None or copied.pop(task, None) != table:
+                continue
+            child = (source, fd)
+            fds[child] = dict(fds.get(task, {}))
+            for number, (dmabuf, how) in sorted(fds[child].items()):
+                opened.append((i, fd, number, dmabuf, how))
+        elif kind == "exec":
+            own = fds.get(task, {})
+            for number, (dmabuf, how) in sorted(own.items()):
+                if how is not None and how & O_CLOEXEC:
+                    closed.append((i, number, dmabuf))
+                    del own[number]
+        elif kind == "dmabuf_fd":
+            if fd is not None and db is not None:
+                fds.setdefault(task, {})[fd] = (db, flags)
+        elif kind == "fd_close":
+            fds.get(task, {}).pop(fd, None)
+        elif kind == "task_exit":
+            fds.pop(task, None)
+        else:  # released: every fd of it was closed
+            for own in fds.values():
+                for number in [n for n, (d, _) in own.items() if d == db]:
+                    del own[number]
+    none = {
+        "object": pl.lit(None, pl.UInt64),
+        "generation": pl.lit(None, pl.Int32),
+        "file": pl.lit(None, pl.UInt64),
+        "address": pl.lit(None, pl.UInt64),
+        "owner": pl.lit(None, pl.String),
+        **{c: pl.lit(None, pl.Int64) for c in COUNTER_COLUMNS},
+    }
+    added = []
+    if opened:
+        rows, children, numbers, dmabufs, copied_flags = zip(*opened, strict=True)
+        at = ops[list(rows)].with_columns(
+            pid=pl.Series(children, dtype=pl.Int32),
+            count=pl.Series(numbers, dtype=pl.Int64),
+            dmabuf=pl.Series(dmabufs, dtype=pl.UInt64),
+            open_flags=pl.Series(copied_flags, dtype=pl.Int64),
+        )
+        added.append(_next_op_at(ops, at, "dmabuf_fd", func=pl.lit(FORK_COPY), **none))
+    if closed:
+        rows, numbers, dmabufs = zip(*closed, strict=True)
+        at = ops[list(rows)].with_columns(
+            count=pl.Series(numbers, dtype=pl.Int64), dmabuf=pl.Series(dmabufs, dtype=pl.UInt64)
+        )
+        added.append(
+            _next_op_at(
+                ops,
+                at,
+                "fd_close",
+                func=pl.lit(EXEC_CLOSE_TRACED),
+                open_flags=pl.lit(None, pl.Int64),
+                **none,
+            )
+        )
+    return with_added(ops, *added)
+
+
 EXEC_CLOSE = "execve (a close-on-exec fd, closed with no close seen)"
 """The ``func`` of the ``fd_close`` ops :func:`exec_closed_fds` adds."""
 _QUIET_SYSCALLS = ("sys_enter_ioctl", "sys_exit_ioctl", "sys_enter_mmap", "sys_exit_mmap")
@@ -605,7 +721,18 @@ def exec_closed_fds(ops: pl.DataFrame) -> pl.DataFrame:
         & pl.col("open_flags").is_not_null()
         & ((pl.col("open_flags") & O_CLOEXEC) != 0)
     )
-    tasks = ops.filter(is_cloexec).select("source", "pid").unique()
+    tasks = (
+        ops.filter(is_cloexec)
+        .select("source", "pid")
+        .unique()
+        # where the exec is probed, task_fds closed its fds there
+        .join(
+            ops.filter(_IS_EXEC).select("source", "pid"),
+            on=["source", "pid"],
+            how="anti",
+            maintain_order="left",
+        )
+    )
     if tasks.height == 0:
         return ops
     indexed = ops.select(
@@ -812,6 +939,7 @@ def apply_all(ops: pl.DataFrame) -> pl.DataFrame:
     """Every dialect rewrite, in order."""
     for rewrite in (
         one_dmabuf_view,
+        task_fds,
         hidden_fds,
         exec_closed_fds,
         hidden_self_imports,
