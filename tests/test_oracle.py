@@ -7,6 +7,7 @@ capture shows all it needs, and there every sample must be compared.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -42,6 +43,8 @@ def _hidden(path: Path) -> set[str]:
         return OVERRUN_MARKED
     if path.parent.name == "linux-6.18-default-probes":
         return set()  # the rig's template reads no f_count on 6.13+ (f_ref), and fds hide no other
+    if path.stem == "vgem_fences" and path.parent.name.endswith("default-probes"):
+        return {"poll not traced"}  # it polls dma-bufs with fences pending; no poll probe
     if path.stem == "dup_fds" and path.parent.name == "linux-6.12-default-probes":
         return {"export fd not traced"}  # the export's own fd is not seen either
     if path.stem in HIDDEN:  # (the first reason that applies is the one given)
@@ -220,3 +223,50 @@ def test_a_reused_dma_buf_address_is_another_export() -> None:
     )
     got = annotate(_checks([(2, 9, None, "f_count"), (5, 9, None, "f_count")]), ops)
     assert got["why"].to_list() == [None, "export fd not traced"]
+
+
+POLLED = TRACES / "real/linux-6.1.0-57-default-probes/vgem_fences.txt"  # the rig's own probes
+
+
+def test_a_poll_the_capture_does_not_show_makes_f_count_unknown_while_a_fence_pends() -> None:
+    """vgem_fences.c polls F4's dma-buf while its write fence is pending: the kernel holds a file
+    reference per polled direction until the fence signals (dma_buf_poll, dma_buf_poll_cb). The
+    rig's probes show neither: the sample that counts them is not compared; every other sample
+    is, and agrees."""
+    rep = replay_paths([str(POLLED)])
+    assert rep.disagreements.height == 0
+    assert rep.not_compared == {"poll not traced": 1}
+    f_count = rep.verified.filter(pl.col("counter") == "f_count")
+    # the file closed with the fence still pending: its release's dma_buf_put reads 2 more
+    # references than the model has, the two polled directions'
+    excused = f_count.filter(~pl.col("comparable"))
+    assert excused.select("func", "kernel", "model", "why").rows() == [
+        ("dma_buf_put", 4, 2, "poll not traced")
+    ]
+    assert f_count.filter(pl.col("comparable")).height == 3
+    # the same scenario with the poll probed (the extended template): every sample compared
+    probed = replay_paths([str(TRACES / "real/linux-6.1/vgem_fences.txt")])
+    assert probed.disagreements.height == 0 and "poll not traced" not in probed.not_compared
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        # F1's dma-buf, its fence signalled before its previous sample (line 221): no poll can
+        # have come or gone since, so one reference more is a disagreement
+        (223, 2),
+        # F4's, its fence pending: two polled directions explain 4 where the model has 2, and
+        # nothing explains 5
+        (256, 5),
+    ],
+)
+def test_what_no_unseen_poll_explains_is_still_a_disagreement(
+    tmp_path: Path, line: int, value: int
+) -> None:
+    src = POLLED.read_text().splitlines()
+    assert "dma_buf_put:" in src[line - 1]
+    src[line - 1] = re.sub(r"f_count=\d+", f"f_count={value}", src[line - 1])
+    bad = tmp_path / "tampered.txt"
+    bad.write_text("\n".join(src) + "\n")
+    got = replay_paths([str(bad)]).disagreements
+    assert got.select("line", "counter", "kernel").rows()[0] == (line, "f_count", value)

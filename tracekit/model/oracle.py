@@ -28,7 +28,20 @@ not, and the sample is *not compared* (``comparable`` false, with the reason), w
   never showed it get (``dup``, ``fcntl(F_DUPFD)``, ``SCM_RIGHTS``:
   :func:`tracekit.normalize.dialects.hidden_fds` adds its reference where the fd is first used).
   When the fd was made is unknown: from the dma-buf's export up to that use, and at the first
-  sample after it (a sample in between may have counted the reference already).
+  sample after it (a sample in between may have counted the reference already);
+- ``poll not traced``: an ``f_count`` that differs from the model's by what an unseen
+  ``poll()`` can explain, in a capture that shows no ``dma_buf_poll`` (the rig's own probe set
+  does not probe it, and no probe set traces the poll syscall). Polling a dma-buf takes a file
+  reference for each direction whose fence is not signalled (``get_file`` before
+  ``dma_buf_poll_add_cb``; one callback slot per direction, ``cb_in`` and ``cb_out``) and the
+  fence's callback puts it when it signals (``dma_buf_poll_cb``: ``fput``). So the kernel may
+  count up to two references more than the model, and they can only come or go while a fence on
+  the dma-buf's GEM object is pending. A sample is excused when its GEM object had a job in
+  flight since the dma-buf's previous ``f_count`` sample (or its export), and the references it
+  implies held by polls (those the model took at earlier excused samples, plus this difference)
+  stay between 0 and 2. This is the one reason that reads the values: a sample that agrees is
+  compared, and one that no poll explains (3 more, 1 fewer than the model took) is a
+  disagreement. Where the capture probes the poll, the profiles count those references.
 
 Everything else must agree, and ``tracekit replay --verify`` reports each difference as a
 disagreement; the samples not compared are counted, by reason, never hidden.
@@ -60,6 +73,9 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     untraced_from = _untraced_fds(ops)
     no_fd = _exports_without_fd(ops)
     unseen = _unseen_fds(ops)
+    polled = set(ops.filter(pl.col("func") == "dma_buf_poll")["source"].unique().to_list())
+    exports = _exported_objects(ops)
+    in_flight = _job_spans(ops)
     last_f_count: dict[tuple[str, int], int] = {}  # (source, dma-buf) -> seq of its last sample
     windows = _loss_windows(ops)
     settled = _settled(ops)
@@ -78,8 +94,11 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     cursor: dict[str, int] = defaultdict(int)
     comparable: list[bool] = []
     why: list[str | None] = []
-    for source, seq, obj, gen, counter in checks.select(
-        "source", "seq", "object", "generation", "counter"
+    polls: dict[tuple[str, int], int] = {}  # (source, dma-buf) -> references taken unseen
+    if "kernel" not in checks.columns:  # (checks without values: no reason reads them)
+        checks = checks.with_columns(kernel=pl.lit(None, pl.Int64), model=pl.lit(None, pl.Int64))
+    for source, seq, obj, gen, counter, kernel, model in checks.select(
+        "source", "seq", "object", "generation", "counter", "kernel", "model"
     ).iter_rows():
         # the ops up to this sample's op (included: a create or an export happens before the
         # probe's sample is compared, as in the reference interpreter)
@@ -93,6 +112,8 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             elif op == "dmabuf_export":
                 for c in DMABUF_COUNTERS:
                     known[(source, e_db, None, c)] = e_seq
+                if e_db is not None:
+                    polls.pop((source, e_db), None)
             elif e_seq < seq:  # released: a dma-buf at this address again is another one
                 for c in DMABUF_COUNTERS:
                     known.pop((source, e_db, None, c), None)
@@ -117,6 +138,19 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             for a, e, b in unseen.get((source, obj), ())
         ):
             reason = "fd installed unseen"
+        elif (
+            counter == "f_count" and source not in polled and kernel is not None and kernel != model
+        ):
+            export = next(
+                (e for e in reversed(exports.get((source, obj), ())) if e[0] <= seq), None
+            )
+            held = polls.get((source, obj), 0) + (kernel or 0) - (model or 0)
+            if export is not None and 0 <= held <= 2:
+                start, owner = export
+                since_sample = max(start, last_f_count.get((source, obj), -1))
+                if any(a <= seq and b > since_sample for a, b in in_flight.get(owner, ())):
+                    reason = "poll not traced"
+                    polls[(source, obj)] = held
         if counter == "f_count":
             last_f_count[(source, obj)] = seq
         comparable.append(reason is None)
@@ -231,6 +265,48 @@ def _unseen_fds(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, int,
         life[key] = seq
     for key, uses in open_uses.items():
         out[key].extend((a, e, 1 << 62) for a, e in uses)
+    return dict(out)
+
+
+def _exported_objects(
+    ops: pl.DataFrame,
+) -> dict[tuple[str, int], list[tuple[int, tuple[str, int, int]]]]:
+    """Per (source, dma-buf address), its exports in seq order: ``(seq, (source, object,
+    generation))``, the GEM object whose reservation object the dma-buf shares."""
+    out: dict[tuple[str, int], list[tuple[int, tuple[str, int, int]]]] = defaultdict(list)
+    rows = (
+        ops.filter((pl.col("op") == "dmabuf_export") & pl.col("object").is_not_null())
+        .select("source", "dmabuf", "seq", "object", "generation")
+        .iter_rows()
+    )
+    for source, db, seq, obj, gen in rows:
+        out[(source, db)].append((seq, (source, obj, gen or 0)))
+    return dict(out)
+
+
+def _job_spans(ops: pl.DataFrame) -> dict[tuple[str, int, int], list[tuple[int, int]]]:
+    """Per (source, object, generation), the spans ``(submit, done)`` of seqs in which a job used
+    it (its fence not yet signalled), matched as the model matches them: a ``job_done`` ends
+    every object submitted with its job; a job never done runs to the end."""
+    if "job" not in ops.columns:  # (a frame of the ops that count, without the jobs)
+        return {}
+    rows = (
+        ops.filter(pl.col("op").is_in(["job_submit", "job_done"]))
+        .select("source", "seq", pl.col("op").cast(pl.String), "job", "object", "generation")
+        .iter_rows()
+    )
+    running: dict[tuple[str, str], dict[tuple[int, int], int]] = defaultdict(dict)
+    out: dict[tuple[str, int, int], list[tuple[int, int]]] = defaultdict(list)
+    for source, seq, op, job, obj, gen in rows:
+        if op == "job_submit":
+            if job is not None and obj is not None:
+                running[(source, job)].setdefault((obj, gen or 0), seq)
+            continue
+        for (o, g), start in running.pop((source, job or ""), {}).items():
+            out[(source, o, g)].append((start, seq))
+    for (source, _), members in running.items():
+        for (o, g), start in members.items():
+            out[(source, o, g)].append((start, 1 << 62))
     return dict(out)
 
 
