@@ -31,6 +31,8 @@ def test_model_agrees_with_every_kernel_counter(path: Path) -> None:
         "scm_rights",
         "reimport",
         "exec_cloexec",
+        "file_pinned",
+        "export_again",
     )
     assert rep.checks.height >= (8 if one_bo else 25)
     assert rep.disagreements.height == 0, rep.disagreements.to_dicts()
