@@ -50,8 +50,19 @@ import polars as pl
 
 from tracekit.normalize.calls import caller_func
 from tracekit.schema import COUNTERS as COUNTER_COLUMNS
+from tracekit.schema import OPS
 
 CALLS = ("call_enter", "call_exit")
+
+
+_NO_OBJECT = ("object", "generation", *COUNTER_COLUMNS)
+"""What an added op does not take from the op it is copied from: the object it named and the
+counters its probe sampled."""
+
+
+def _cleared(*columns: str) -> dict[str, pl.Expr]:
+    """Nulls, of their OPS types, for ``columns`` of an added op (:func:`_next_op_at`)."""
+    return {c: pl.lit(None, OPS[c]) for c in columns}
 
 
 def _next_op_at(ops: pl.DataFrame, at: pl.DataFrame, op: str, **extra: pl.Expr) -> pl.DataFrame:
@@ -566,10 +577,7 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
         at,
         "dmabuf_fd",
         func=pl.format("{} {}", pl.col("func"), pl.lit(UNSEEN_FD)),
-        object=pl.lit(None, pl.UInt64),
-        generation=pl.lit(None, pl.Int32),
-        owner=pl.lit(None, pl.String),
-        **{c: pl.lit(None, pl.Int64) for c in COUNTER_COLUMNS},
+        **_cleared(*_NO_OBJECT, "owner"),
     )
     return with_added(ops, extra)
 
@@ -655,14 +663,7 @@ def task_fds(ops: pl.DataFrame) -> pl.DataFrame:
             for own in fds.values():
                 for number in [n for n, (d, _) in own.items() if d == db]:
                     del own[number]
-    none = {
-        "object": pl.lit(None, pl.UInt64),
-        "generation": pl.lit(None, pl.Int32),
-        "file": pl.lit(None, pl.UInt64),
-        "address": pl.lit(None, pl.UInt64),
-        "owner": pl.lit(None, pl.String),
-        **{c: pl.lit(None, pl.Int64) for c in COUNTER_COLUMNS},
-    }
+    none = _cleared(*_NO_OBJECT, "file", "address", "owner")
     added = []
     if opened:
         rows, children, numbers, dmabufs, copied_flags = zip(*opened, strict=True)
@@ -684,8 +685,8 @@ def task_fds(ops: pl.DataFrame) -> pl.DataFrame:
                 at,
                 "fd_close",
                 func=pl.lit(EXEC_CLOSE_TRACED),
-                open_flags=pl.lit(None, pl.Int64),
                 **none,
+                **_cleared("open_flags"),
             )
         )
     return with_added(ops, *added)
@@ -771,12 +772,7 @@ def exec_closed_fds(ops: pl.DataFrame) -> pl.DataFrame:
         at,
         "fd_close",
         func=pl.lit(EXEC_CLOSE),
-        object=pl.lit(None, pl.UInt64),
-        generation=pl.lit(None, pl.Int32),
-        file=pl.lit(None, pl.UInt64),
-        owner=pl.lit(None, pl.String),
-        open_flags=pl.lit(None, pl.Int64),
-        **{c: pl.lit(None, pl.Int64) for c in COUNTER_COLUMNS},
+        **_cleared(*_NO_OBJECT, "file", "owner", "open_flags"),
     )
     return with_added(ops, extra, before=True)
 
@@ -928,9 +924,7 @@ def reattached_dma_bufs(ops: pl.DataFrame) -> pl.DataFrame:
         "dmabuf_get",
         func=pl.lit("drm_gem_prime_fd_to_handle (obj->dma_buf set again: get_dma_buf)"),
         owner=pl.lit("prime"),
-        object=pl.lit(None, pl.UInt64),
-        generation=pl.lit(None, pl.Int32),
-        **{c: pl.lit(None, pl.Int64) for c in COUNTER_COLUMNS},
+        **_cleared(*_NO_OBJECT),
     )
     return with_added(ops, added)
 
