@@ -85,6 +85,8 @@ maybe = st.one_of(st.none(), st.integers(0, 3))
 def op_rows(draw: st.DrawFn) -> dict:
     kind = draw(st.sampled_from(OBJECT_OPS + DMABUF_OPS + TASK_OPS))
     row: dict = {"op": kind, "pid": draw(st.sampled_from([10, 11])), "func": "f"}
+    # 11 is sometimes a thread of 10: the two share 10's fds
+    row["tgid"] = draw(st.sampled_from([None, 10]))
     if kind in OBJECT_OPS or kind in ("dmabuf_export", "dmabuf_import") or draw(st.booleans()):
         row["object"] = draw(st.sampled_from(OBJS))
     if kind in DMABUF_OPS or (kind == "mmap" and draw(st.booleans())):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -74,6 +75,8 @@ def test_plan_on_a_kernel_with_kprobes(tmp_path: Path) -> None:
     assert writes[0] == (p.dir, "mkdir")
     assert (f"{t}/kprobe_events", p.kprobes[0]) in writes
     assert (f"{p.dir}/events/syscalls/sys_enter_ioctl/filter", "common_pid == 42") in writes
+    # each line says its task's process: threads share their process's fds
+    assert (f"{p.dir}/options/record-tgid", "1") in writes
     assert writes[-1] == (f"{p.dir}/tracing_on", "1")
     assert p.undo()[-1] == (f"{t}/kprobe_events", f"-:{GROUP}/drm_gem_object_free")
 
@@ -200,6 +203,10 @@ def test_record_on_this_machine(tmp_path: Path) -> None:
     assert "sys_ioctl(fd: " in text
     parsed = parse_paths([str(out)])
     assert parsed.summary.rejected == 0 and parsed.summary.events > 0
+    # record-tgid: the lines say their task's process (the kernel prints "(-------)" for a task
+    # it has not recorded yet)
+    calls = parsed.events.filter(pl.col("event").str.starts_with("sys_"))
+    assert calls.height and calls["tgid"].null_count() < calls.height / 2
     ops = runner.invoke(app, ["ops", str(out)]).stdout
     assert "syscall_exit" in ops
 

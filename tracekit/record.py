@@ -39,6 +39,9 @@ SYSCALL_EVENTS = (
     "sys_enter_close",
     "sys_enter_exit_group",
 )
+TGID_OPTION = "record-tgid"
+"""Each line says its task's process (``comm-pid (tgid)``): threads share their process's fds,
+and replay keys dma-buf fds by process where the lines say it."""
 _FIELD = re.compile(r"@([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)@")
 
 
@@ -68,6 +71,7 @@ class Plan:
         out: list[tuple[str, str]] = [(self.dir, "mkdir")]
         out += [(f"{self.dir}/buffer_size_kb", str(self.buffer_kb))]
         out += [(f"{self.dir}/trace_clock", self.clock)]
+        out += [(f"{self.dir}/options/{TGID_OPTION}", "1")]
         out += [(f"{self.tracefs}/kprobe_events", line) for line in self.kprobes]
         for tp in self.tracepoints:
             out.append((f"{self.dir}/events/{tp}/enable", "1"))
@@ -361,6 +365,7 @@ def shell_script(p: Plan, output: str = "/tmp/gem-trace.txt") -> str:
         'mkdir "$I" || exit 3',
         f'w "$I/buffer_size_kb" {p.buffer_kb}',
         f'w "$I/trace_clock" {q(p.clock)}',
+        f'[ -e "$I/options/{TGID_OPTION}" ] && w "$I/options/{TGID_OPTION}" 1',
         "bad=0",
     ]
     if p.kprobes:
@@ -458,6 +463,8 @@ class Recorder:
         try:
             self._write(f"{p.dir}/buffer_size_kb", str(p.buffer_kb))
             self._write(f"{p.dir}/trace_clock", p.clock)
+            if os.path.exists(f"{p.dir}/options/{TGID_OPTION}"):  # since Linux 4.14
+                self._write(f"{p.dir}/options/{TGID_OPTION}", "1")
             for line in p.kprobes:
                 name = line.split()[0].split("/", 1)[1]
                 try:

@@ -226,7 +226,7 @@ COUNTERS = (
 function body runs): drm_gem_object.refcount / handle_count, drm_gem_shmem_object.vmap_use_count /
 pages_use_count, dma_buf.vmapping_counter and the dma-buf file's f_count."""
 
-OP_CONTEXT_COLUMNS = ("source", "line", "seq", "ts", "cpu", "pid", "comm")
+OP_CONTEXT_COLUMNS = ("source", "line", "seq", "ts", "cpu", "pid", "tgid", "comm")
 """Where and by whom an op happened: copied from its raw event."""
 
 OPS: dict[str, pl.DataType] = {
@@ -236,6 +236,7 @@ OPS: dict[str, pl.DataType] = {
     "ts": pl.Int64(),
     "cpu": pl.Int32(),
     "pid": pl.Int32(),
+    "tgid": pl.Int32(),
     "comm": pl.String(),
     "op": OpDtype,
     "func": pl.String(),
@@ -271,7 +272,11 @@ OPS: dict[str, pl.DataType] = {
 """Canonical operations, one row per buffer-object effect of a raw event.
 
 ``seq`` is the replay order (see :mod:`tracekit.normalize`: timestamp, then cpu, then line);
-``line`` the source line of the raw event. ``object`` is the GEM object's address as an integer
+``line`` the source line of the raw event. ``tgid`` is the task's process (thread group) where the
+capture says it: the line's own column (``options/record-tgid``, perf's ``pid/tid``), or a traced
+fork (a task woken with its parent's fd table shares the parent's process; a copy starts its
+own). Threads share their process's fd table, so the model keys dma-buf fds by ``tgid``, and by
+``pid`` where it is null. ``object`` is the GEM object's address as an integer
 and ``generation`` counts its lives at that address (a create at an address that was freed starts
 a new object). ``owner`` names who holds a reference a get/put moves. ``call`` is the line of the
 entry probe of the call the op happened in (for return probes: their own entry). ``address`` is a

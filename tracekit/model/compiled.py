@@ -480,6 +480,7 @@ def _run(
     pid: np.ndarray,
     pid_bits: np.ndarray,
     pid_offset: int,
+    fd_table: np.ndarray,
     owner: np.ndarray,
     vm_open: np.ndarray,
     job: np.ndarray,
@@ -507,19 +508,21 @@ def _run(
     dbs = np.empty((n + 1, ND), np.int64)
     n_objs = 0
     n_dbs = 0
-    # per task (a slot per pid): borrowed objects and dma-bufs, fb lookups pending, open fds
-    borrow_head = np.empty(n + 1, np.int64)
-    borrow_db_head = np.empty(n + 1, np.int64)
-    fb_head = np.empty(n + 1, np.int64)
-    fb_tail = np.empty(n + 1, np.int64)
-    fb_rank = np.empty(n + 1, np.int64)  # when the task first looked a framebuffer BO up
-    fd_head = np.empty(n + 1, np.int64)
+    # per task (a slot per pid, key (pid, 0)): borrowed objects and dma-bufs, fb lookups
+    # pending; per fd table (a slot per process, or per task where the process is unknown: key
+    # (table, 1)): open fds. An op makes at most one slot of each kind
+    borrow_head = np.empty(2 * n + 2, np.int64)
+    borrow_db_head = np.empty(2 * n + 2, np.int64)
+    fb_head = np.empty(2 * n + 2, np.int64)
+    fb_tail = np.empty(2 * n + 2, np.int64)
+    fb_rank = np.empty(2 * n + 2, np.int64)  # when the task first looked a framebuffer BO up
+    fd_head = np.empty(2 * n + 2, np.int64)
     n_slots = 0
     # linked entries: (a1, a2, a3, next)
     borrow = np.empty((n + 1, 3), np.int64)  # address, generation, next
     borrow_db = np.empty((n + 1, 2), np.int64)  # dma-buf address, next
     fb = np.empty((n + 1, 3), np.int64)  # address, generation, next
-    fb_order = np.empty(n + 1, np.int64)  # slots by fb_rank
+    fb_order = np.empty(2 * n + 2, np.int64)  # slots by fb_rank
     fds = np.empty((n + 1, 4), np.int64)  # fd, dma-buf address, live, next (in the task's list)
     vmas = np.empty((n + 1, 4), np.int64)  # vma, dma-buf address, prev, next (live, in order)
     members = np.empty((n + 1, 4), np.int64)  # address, generation, holds, next
@@ -579,6 +582,20 @@ def _run(
             fb_rank[s] = -1
             fd_head[s] = -1
             u_slots = _put(slots_t, u_slots, p, 0, s)
+        # the fd table's slot, for the ops that move fds
+        ft = -1
+        if k in (K_DMABUF_FD, K_FD_CLOSE, K_TASK_EXIT):
+            ft = _get(slots_t, fd_table[i], 1)
+            if ft < 0:
+                ft = n_slots
+                n_slots += 1
+                borrow_head[ft] = -1
+                borrow_db_head[ft] = -1
+                fb_head[ft] = -1
+                fb_tail[ft] = -1
+                fb_rank[ft] = -1
+                fd_head[ft] = -1
+                u_slots = _put(slots_t, u_slots, fd_table[i], 1, ft)
         # the dma-buf, for dma-buf ops and mmaps
         d = -1
         has_db = _valid(db_b, offsets[I_DB], i)
@@ -849,31 +866,31 @@ def _run(
                 dbs[d, D_F_COUNT] += 1
             dbs[d, D_PENDING] = 0
             fd = count_v[i]
-            e = _get(fd_t, p, fd)
+            e = _get(fd_t, fd_table[i], fd)
             if e < 0:
                 e = n_fds
                 n_fds += 1
                 fds[e, 0] = fd
-                fds[e, 3] = fd_head[s]
-                fd_head[s] = e
-                u_fd = _put(fd_t, u_fd, p, fd, e)
+                fds[e, 3] = fd_head[ft]
+                fd_head[ft] = e
+                u_fd = _put(fd_t, u_fd, fd_table[i], fd, e)
             fds[e, 1] = dbs[d, D_ADDR]
             fds[e, 2] = 1
         elif k == K_FD_CLOSE and _valid(count_b, offsets[I_COUNT], i):
-            e = _get(fd_t, p, count_v[i])
+            e = _get(fd_t, fd_table[i], count_v[i])
             if e >= 0:
                 fds[e, 2] = 0
-                u_fd = _put(fd_t, u_fd, p, count_v[i], -1)
+                u_fd = _put(fd_t, u_fd, fd_table[i], count_v[i], -1)
                 n_touched_db = _fput(dbs, db_t, fds[e, 1], touched_db, n_touched_db, i)
         elif k == K_TASK_EXIT:
-            e = fd_head[s]
+            e = fd_head[ft]
             while e >= 0:
                 if fds[e, 2] == 1:
                     fds[e, 2] = 0
-                    u_fd = _put(fd_t, u_fd, p, fds[e, 0], -1)
+                    u_fd = _put(fd_t, u_fd, fd_table[i], fds[e, 0], -1)
                     n_touched_db = _fput(dbs, db_t, fds[e, 1], touched_db, n_touched_db, i)
                 e = fds[e, 3]
-            fd_head[s] = -1
+            fd_head[ft] = -1
         elif k == K_DMABUF_IMPORT and d >= 0:
             dbs[d, D_F_COUNT] += 2
         elif K_DMABUF_GET <= k <= K_DMABUF_UNMAP and d >= 0:
@@ -1187,6 +1204,10 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         .to_numpy()
     )
     pid, pid_bits, pid_offset = _buffers(ops["pid"])
+    # threads share their process's fds: the table is the process's where the op says it
+    fd_table = (
+        ops.select(pl.coalesce("tgid", "pid").fill_null(-1).cast(pl.Int64)).to_series().to_numpy()
+    )
     values, bitmaps, offsets = [], [], []
     for c in IN_COLUMNS:
         v, b, off = _buffers(ops[c], np.int64)
@@ -1209,6 +1230,7 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             _frozen(pid),
             _frozen(pid_bits),
             pid_offset,
+            _frozen(fd_table),
             _frozen(owners),
             _frozen(vm_open),
             _frozen(job),
@@ -1256,7 +1278,7 @@ def _table_sizes(ops: pl.DataFrame, kind: np.ndarray) -> np.ndarray:
         objects + per_kind[K_CREATE],  # (address, generation)
         objects,  # address
         dmabufs + per_kind[K_DMABUF_EXPORT],
-        pids,
+        2 * pids,  # a task's slot, and its fd table's
         per_kind[K_HANDLE_CREATE] + per_kind[K_HANDLE_RELEASE],  # (object, file)
         per_kind[K_DMABUF_FD],  # (task, fd)
         per_kind[K_MMAP],  # vma

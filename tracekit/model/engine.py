@@ -119,6 +119,8 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         "object",
         "generation",
         "pid",
+        # threads share their process's fds
+        pl.coalesce("tgid", "pid").alias("_table"),
         "owner",
         "dmabuf",
         "count",
@@ -170,12 +172,12 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             if not export_pending.get((src, r["dmabuf"]), False):
                 db_rows.append((i, r["dmabuf"], 1))
             export_pending[(src, r["dmabuf"])] = False
-            fds[(src, r["pid"])][r["count"]] = r["dmabuf"]
+            fds[(src, r["_table"])][r["count"]] = r["dmabuf"]
         elif kind in ("fd_close", "task_exit"):
             closing = (
-                [fds[(src, r["pid"])].pop(r["count"], None)]
+                [fds[(src, r["_table"])].pop(r["count"], None)]
                 if kind == "fd_close"
-                else list(fds.pop((src, r["pid"]), {}).values())
+                else list(fds.pop((src, r["_table"]), {}).values())
             )
             for closed in closing:
                 if closed is not None and db_alive.get((src, closed), True):

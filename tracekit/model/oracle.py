@@ -24,6 +24,12 @@ not, and the sample is *not compared* (``comparable`` false, with the reason), w
 - ``export fd not traced``: an ``f_count`` of a dma-buf exported without its fd being seen
   (Linux 6.12 installs a PRIME export's fd without ``dma_buf_fd``): closing that fd drops a
   reference the model cannot tie to it;
+- ``thread exit``: an ``f_count`` of a dma-buf that a task had an fd of when it ended with its
+  own ``exit`` (``SYS_exit``, how threads end) in a capture that does not say which process the
+  task is in (no ``options/record-tgid``, no traced fork). The exit closes the fd table only if
+  no other task uses it (``put_files_struct``): a thread's closes nothing, and its fds are its
+  process's. The model closes them, as the task's own; from the exit to the dma-buf's release,
+  when the kernel dropped those references is unknown;
 - ``fd installed unseen``: an ``f_count`` of a dma-buf a task used through an fd the capture
   never showed it get (``dup``, ``fcntl(F_DUPFD)``, ``SCM_RIGHTS``:
   :func:`tracekit.normalize.dialects.hidden_fds` adds its reference where the fd is first used).
@@ -55,7 +61,7 @@ import polars as pl
 
 from tracekit.model.reference import BOUNDARIES
 from tracekit.normalize.calls import CLOCK_JUMP
-from tracekit.normalize.dialects import TRACED_SYSCALL, UNSEEN_FD
+from tracekit.normalize.dialects import FD_TABLE, THREAD_EXIT, TRACED_SYSCALL, UNSEEN_FD
 
 OBJECT_COUNTERS = ("refcount", "handle_count", "pages_use_count", "vmap_use_count")
 DMABUF_COUNTERS = ("f_count", "vmapping_counter")
@@ -73,6 +79,7 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     untraced_from = _untraced_fds(ops)
     no_fd = _exports_without_fd(ops)
     unseen = _unseen_fds(ops)
+    thread_exits = _thread_exits(ops)
     polled = set(ops.filter(pl.col("func") == "dma_buf_poll")["source"].unique().to_list())
     exports = _exported_objects(ops)
     in_flight = _job_spans(ops)
@@ -127,6 +134,10 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             reason = "fds not traced"
         elif counter == "f_count" and any(a <= seq < b for a, b in no_fd.get((source, obj), ())):
             reason = "export fd not traced"
+        elif counter == "f_count" and any(
+            a <= seq < b for a, b in thread_exits.get((source, obj), ())
+        ):
+            reason = "thread exit"
         elif since is None:
             reason = "first seen mid-life"
         elif lost := next(
@@ -238,6 +249,49 @@ def _untraced_fds(ops: pl.DataFrame) -> dict[str, int]:
         .agg(pl.col("first").min())
     )
     return dict(untraced.iter_rows())
+
+
+def _thread_exits(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, int]]]:
+    """Per (source, dma-buf address), the spans ``(a, b)`` from the ``exit`` of a task of an
+    unknown process that had an fd of it, to its release."""
+    exits = (pl.col("op") == "task_exit") & (pl.col("func") == THREAD_EXIT)
+    if not ops.select(exits.any()).item():
+        return {}
+    if "tgid" not in ops.columns:  # (ops made by hand)
+        ops = ops.with_columns(tgid=pl.lit(None, pl.Int32))
+    if not ops.select((exits & pl.col("tgid").is_null()).any()).item():
+        return {}
+    rows = (
+        ops.filter(pl.col("op").is_in(["dmabuf_fd", "fd_close", "task_exit", "dmabuf_release"]))
+        .select(
+            "source",
+            "seq",
+            pl.col("op").cast(pl.String),
+            "count",
+            "dmabuf",
+            FD_TABLE.alias("table"),
+            (exits & pl.col("tgid").is_null()).alias("unknown"),
+        )
+        .iter_rows()
+    )
+    fds: dict[tuple[str, int | None], dict[int, int]] = defaultdict(dict)
+    opened: dict[tuple[str, int], int] = {}  # (source, dma-buf) -> since
+    out: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
+    for source, seq, op, fd, db, table, unknown in rows:
+        if op == "dmabuf_fd":
+            if fd is not None and db is not None:
+                fds[(source, table)][fd] = db
+        elif op == "fd_close":
+            fds[(source, table)].pop(fd, None)
+        elif op == "task_exit":
+            for closed in fds.pop((source, table), {}).values():
+                if unknown:
+                    opened.setdefault((source, closed), seq)
+        elif db is not None and (source, db) in opened:  # released
+            out[(source, db)].append((opened.pop((source, db)), seq))
+    for key, since in opened.items():
+        out[key].append((since, 1 << 62))
+    return dict(out)
 
 
 def _unseen_fds(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, int, int]]]:

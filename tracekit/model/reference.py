@@ -110,7 +110,8 @@ class Replay:
         self.vma_dmabuf: dict[int, int] = {}
         self.jobs: dict[str, list[tuple[tuple[int, int], bool]]] = {}
         self.closed_files: set[int] = set()
-        self.fds: dict[int, dict[int, int]] = defaultdict(dict)  # task -> fd -> dma-buf
+        # fd table (the process where the op says, else the task) -> fd -> dma-buf
+        self.fds: dict[int, dict[int, int]] = defaultdict(dict)
         self.rows: list[dict[str, Any]] = []
         self.checks: list[dict[str, Any]] = []
         self.by_key: dict[tuple[int, int], Obj] = {}
@@ -200,6 +201,8 @@ class Replay:
 
     def _apply(self, kind: str, op: dict[str, Any], obj: Obj | None, db: DmaBuf | None) -> None:
         pid = op["pid"]
+        # threads share their process's fds
+        table = op["tgid"] if op.get("tgid") is not None else pid
         owner = op.get("owner")
         if kind in BOUNDARIES:
             # back in userspace: what the task's calls borrowed is gone
@@ -301,11 +304,11 @@ class Replay:
             if not db.export_pending:
                 db.f_count += 1
             db.export_pending = False
-            self.fds[pid][op["count"]] = db.dmabuf
+            self.fds[table][op["count"]] = db.dmabuf
         elif kind == "fd_close" and op.get("count") is not None:
-            self._fput(self.fds[pid].pop(op["count"], None))
+            self._fput(self.fds[table].pop(op["count"], None))
         elif kind == "task_exit":
-            for dmabuf in self.fds.pop(pid, {}).values():
+            for dmabuf in self.fds.pop(table, {}).values():
                 self._fput(dmabuf)
         elif kind == "dmabuf_import" and db is not None:
             # drm_gem_prime_import_dev: "get_dma_buf(dma_buf)" for the attachment, and

@@ -54,6 +54,10 @@ from tracekit.schema import OPS
 
 CALLS = ("call_enter", "call_exit")
 
+FD_TABLE = pl.coalesce(pl.col("tgid"), pl.col("pid"))
+"""Whose fd table an op's fds are in: its process's where the capture says which process the
+task is in (threads share it), else the task's own."""
+
 
 _NO_OBJECT = ("object", "generation", *COUNTER_COLUMNS)
 """What an added op does not take from the op it is copied from: the object it named and the
@@ -488,17 +492,19 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
     added op counts that reference where the fd is first used (the oracle does not compare the
     dma-buf's ``f_count`` from its export to the next sample after it, since when the fd was made
     is unknown) and ties the fd to the dma-buf, so that closing it (or the task's exit) puts it.
-    Only for tasks whose syscalls are traced: a thread shares its process's fds (no reference is
-    taken), and a task whose closes are unseen could not give the reference back."""
+    Only for tasks whose syscalls are traced: a task whose closes are unseen could not give the
+    reference back. Fds are looked up in the task's process's table where the capture says
+    which process it is in (a thread uses the fds its process's other threads got: no reference
+    is taken), else in the task's own."""
     is_get = (
         (pl.col("op") == "dmabuf_get")
         & (pl.col("func") == "dma_buf_get")
         & pl.col("count").is_not_null()
     )
     is_mmap = (pl.col("op") == "call_enter") & (pl.col("func") == "dma_buf_mmap_internal")
-    indexed = ops.select("source", "pid", "seq", "op", "func", "count", "dmabuf").with_row_index(
-        "_i"
-    )
+    indexed = ops.select(
+        "source", "pid", "seq", "op", "func", "count", "dmabuf", _table=FD_TABLE
+    ).with_row_index("_i")
     syscalls = indexed.filter(TRACED_SYSCALL)
     # an mmap's dma-buf callback: its fd is the task's last syscall's, when that is the mmap
     mmaps = indexed.filter(is_mmap)
@@ -514,22 +520,20 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
             )
             .filter(pl.col("count").is_not_null())
         )
-    uses = pl.concat(
-        [
-            indexed.filter(is_get).select("_i", "source", "pid", "seq", "count", "dmabuf"),
-            mmaps.select("_i", "source", "pid", "seq", "count", "dmabuf"),
-        ]
-    ).filter(pl.col("dmabuf").is_not_null())
+    columns = ("_i", "source", "pid", "seq", "count", "dmabuf", "_table")
+    uses = pl.concat([indexed.filter(is_get).select(columns), mmaps.select(columns)]).filter(
+        pl.col("dmabuf").is_not_null()
+    )
     if uses.height == 0:
         return ops
-    # of the tasks whose syscalls are traced, and only what moves their fds
+    # of the tasks whose syscalls are traced, and only what moves the fds of their tables
     traced = syscalls.select("source", "pid").unique()
     uses = uses.join(traced, on=["source", "pid"], how="semi", maintain_order="left")
     if uses.height == 0:
         return ops
-    tasks = uses.select("source", "pid").unique()
+    tables = uses.select("source", "_table").unique()
     moves = indexed.filter(pl.col("op").is_in(["dmabuf_fd", "fd_close", "task_exit"])).join(
-        tasks, on=["source", "pid"], how="semi", maintain_order="left"
+        tables, on=["source", "_table"], how="semi", maintain_order="left"
     )
     releases = indexed.filter(pl.col("op") == "dmabuf_release").join(
         uses.select("source", "dmabuf").unique(),
@@ -540,18 +544,13 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
     steps = pl.concat(
         [
             uses.with_columns(op=pl.lit("use")),
-            *(
-                f.select(
-                    "_i", "source", "pid", "seq", "count", "dmabuf", pl.col("op").cast(pl.String)
-                )
-                for f in (moves, releases)
-            ),
+            *(f.select(*columns, pl.col("op").cast(pl.String)) for f in (moves, releases)),
         ]
     ).sort("_i")
-    fds: dict[tuple[str, int, int], int] = {}  # (source, pid, fd) -> dma-buf
+    fds: dict[tuple[str, int, int], int] = {}  # (source, fd table, fd) -> dma-buf
     added: list[tuple[int, int]] = []  # (row, fd)
     for i, source, pid, fd, db, op in steps.select(
-        "_i", "source", "pid", "count", "dmabuf", "op"
+        "_i", "source", "_table", "count", "dmabuf", "op"
     ).iter_rows():
         if op == "use":
             if fds.get((source, pid, fd)) != db:
@@ -592,6 +591,95 @@ _IS_EXEC = (pl.col("op") == "call_enter") & (pl.col("func") == "do_close_on_exec
 _IS_COPY = (pl.col("op") == "call_exit") & (pl.col("func") == "dup_fd")
 
 
+def thread_groups(ops: pl.DataFrame) -> pl.DataFrame:
+    """Fill ``tgid`` where the lines do not show it (no ``options/record-tgid``), from the
+    forks the capture probes (profiles/tasks.toml).
+
+    A task woken by ``wake_up_new_task`` with the fd table its parent's ``dup_fd`` just returned
+    is a new process with a copy of the table; woken with any other table, it shares its
+    parent's (``CLONE_FILES``: a thread, which ``pthread_create`` always makes), and is counted
+    in its parent's process. Each task keeps what the lines say, where they say it; a line of a
+    task the kernel had not recorded yet (``(-------)``) takes what the task's nearest lines say
+    (a task's process never changes; a pid reused later may be another process's)."""
+    missing = ops["tgid"].null_count()
+    if missing == 0:
+        return ops
+    if missing < ops.height:
+        ops = ops.with_columns(
+            tgid=pl.col("tgid").forward_fill().backward_fill().over("source", "pid")
+        )
+    if ops["tgid"].null_count() == 0 or not ops.select(_IS_FORK.any()).item():
+        return ops
+    steps = ops.select(
+        "source", "pid", "tgid", "count", "address", is_fork=_IS_FORK, is_copy=_IS_COPY
+    ).filter(pl.col("is_fork") | pl.col("is_copy"))
+    group: dict[tuple[str, int], int] = {}  # task -> its process
+    copied: dict[tuple[str, int], int] = {}  # task -> the table its last dup_fd returned
+    for source, pid, tgid, child, table, is_fork, _ in steps.iter_rows():
+        task = (source, pid)
+        if not is_fork:
+            if table is not None:
+                copied[task] = table
+            continue
+        if child is None or pid is None:
+            continue
+        parent = tgid if tgid is not None else group.get(task, pid)
+        if table is not None and copied.pop(task, None) == table:
+            group[(source, child)] = child
+        else:
+            group.setdefault(task, parent)
+            group[(source, child)] = parent
+    if not group:
+        return ops
+    known = pl.DataFrame(
+        {
+            "source": [k[0] for k in group],
+            "pid": [k[1] for k in group],
+            "_tgid": list(group.values()),
+        },
+        schema={"source": pl.String, "pid": pl.Int32, "_tgid": pl.Int32},
+    )
+    return (
+        ops.join(known, on=["source", "pid"], how="left", maintain_order="left")
+        .with_columns(tgid=pl.coalesce("tgid", "_tgid"))
+        .drop("_tgid")
+    )
+
+
+THREAD_EXIT = "sys_enter_exit"
+
+
+def thread_exits(ops: pl.DataFrame) -> pl.DataFrame:
+    """A task's own ``exit`` (``SYS_exit``, how a thread ends: ``pthread_exit``, or returning
+    from its start routine) closes the fd table only when no other task still uses it: do_exit
+    -> exit_files -> put_files_struct closes every fd on the last put. Where the capture says
+    which process the task is in, an ``exit`` after which another task of that process still
+    does something closes nothing: it stays a boundary of the task (what its calls borrowed is
+    gone), as a ``syscall_enter``. ``exit_group`` ends every thread, and the table with them."""
+    exits = (pl.col("op") == "task_exit") & (pl.col("func") == THREAD_EXIT)
+    if not ops.select((exits & pl.col("tgid").is_not_null()).any()).item():
+        return ops
+    last = (
+        ops.filter(pl.col("tgid").is_not_null())
+        .group_by("source", "tgid", "pid")
+        .agg(pl.col("seq").max().alias("_last"))
+    )
+    ending = (
+        ops.with_row_index("_i")
+        .filter(exits & pl.col("tgid").is_not_null())
+        .select("_i", "source", "tgid", "pid", "seq")
+        .join(last, on=["source", "tgid"], suffix="_other")
+        .filter((pl.col("pid_other") != pl.col("pid")) & (pl.col("_last") > pl.col("seq")))
+    )
+    shared = np.zeros(ops.height, np.bool_)
+    shared[ending["_i"].unique().to_numpy()] = True
+    if not shared.any():
+        return ops
+    return ops.with_columns(
+        op=pl.when(pl.Series(shared)).then(pl.lit("syscall_enter", OPS["op"])).otherwise("op")
+    )
+
+
 def task_fds(ops: pl.DataFrame) -> pl.DataFrame:
     """Add the dma-buf fds a fork copies to its child, and the ``fd_close`` of each
     close-on-exec dma-buf fd an exec closes, where the capture probes them (profiles/tasks.toml).
@@ -611,7 +699,16 @@ def task_fds(ops: pl.DataFrame) -> pl.DataFrame:
     if not ops.select((_IS_FORK | _IS_EXEC).any()).item():
         return ops
     indexed = ops.select(
-        "source", "pid", "seq", "op", "func", "count", "dmabuf", "open_flags", "address"
+        "source",
+        "pid",
+        "seq",
+        "op",
+        "func",
+        "count",
+        "dmabuf",
+        "open_flags",
+        "address",
+        _table=FD_TABLE,
     ).with_row_index("_i")
     steps = indexed.filter(
         pl.col("op").is_in(["dmabuf_fd", "fd_close", "task_exit", "dmabuf_release"])
@@ -631,10 +728,12 @@ def task_fds(ops: pl.DataFrame) -> pl.DataFrame:
     copied: dict[tuple[str, int], int] = {}  # task -> the table its last dup_fd returned
     opened: list[tuple[int, int, int, int, int | None]] = []  # (row, child, fd, db, flags)
     closed: list[tuple[int, int, int]] = []  # (row, fd, db)
-    for i, source, pid, fd, db, flags, table, kind in steps.select(
-        "_i", "source", "pid", "count", "dmabuf", "open_flags", "address", "kind"
+    for i, source, pid, fd, db, flags, table, kind, owner in steps.select(
+        "_i", "source", "pid", "count", "dmabuf", "open_flags", "address", "kind", "_table"
     ).iter_rows():
         task = (source, pid)
+        # the fd table the task uses: its process's where the capture says (thread_groups)
+        own_table = (source, owner)
         if kind == "copy":
             if table is not None:
                 copied[task] = table
@@ -643,22 +742,22 @@ def task_fds(ops: pl.DataFrame) -> pl.DataFrame:
             if fd is None or table is None or copied.pop(task, None) != table:
                 continue
             child = (source, fd)
-            fds[child] = dict(fds.get(task, {}))
+            fds[child] = dict(fds.get(own_table, {}))
             for number, (dmabuf, how) in sorted(fds[child].items()):
                 opened.append((i, fd, number, dmabuf, how))
         elif kind == "exec":
-            own = fds.get(task, {})
+            own = fds.get(own_table, {})
             for number, (dmabuf, how) in sorted(own.items()):
                 if how is not None and how & O_CLOEXEC:
                     closed.append((i, number, dmabuf))
                     del own[number]
         elif kind == "dmabuf_fd":
             if fd is not None and db is not None:
-                fds.setdefault(task, {})[fd] = (db, flags)
+                fds.setdefault(own_table, {})[fd] = (db, flags)
         elif kind == "fd_close":
-            fds.get(task, {}).pop(fd, None)
+            fds.get(own_table, {}).pop(fd, None)
         elif kind == "task_exit":
-            fds.pop(task, None)
+            fds.pop(own_table, None)
         else:  # released: every fd of it was closed
             for own in fds.values():
                 for number in [n for n, (d, _) in own.items() if d == db]:
@@ -668,7 +767,9 @@ def task_fds(ops: pl.DataFrame) -> pl.DataFrame:
     if opened:
         rows, children, numbers, dmabufs, copied_flags = zip(*opened, strict=True)
         at = ops[list(rows)].with_columns(
+            # the child is a process of its own: the copy is its table
             pid=pl.Series(children, dtype=pl.Int32),
+            tgid=pl.Series(children, dtype=pl.Int32),
             count=pl.Series(numbers, dtype=pl.Int64),
             dmabuf=pl.Series(dmabufs, dtype=pl.UInt64),
             open_flags=pl.Series(copied_flags, dtype=pl.Int64),
@@ -933,6 +1034,8 @@ def apply_all(ops: pl.DataFrame) -> pl.DataFrame:
     """Every dialect rewrite, in order."""
     for rewrite in (
         one_dmabuf_view,
+        thread_groups,
+        thread_exits,
         task_fds,
         hidden_fds,
         exec_closed_fds,
