@@ -196,3 +196,26 @@ def test_compiled_pass_asks_again_when_its_tables_or_rows_are_too_small(
     assert -1 in calls and -2 in calls and calls[-1] == states.height
     assert_frame_equal(states, expected[0])
     assert_frame_equal(checks, expected[1])
+
+
+def test_an_fd_closed_unseen_takes_no_reference_twice() -> None:
+    """A task whose close is not traced (``--no-syscalls``, a child the rig does not trace)
+    closed its dma-buf fd unseen: the kernel's own count says the reference is gone (the put's
+    sample reads 1: the export's own handle), and the task's exit later closes the fd the model
+    still lists. An fd holds a reference, so at 0 the exit's close takes nothing: no count
+    below zero, in every engine."""
+    rows = [
+        {"op": "dmabuf_export", "pid": 10, "func": "f", "object": 0x1000, "dmabuf": 0xD000},
+        {"op": "dmabuf_fd", "pid": 10, "func": "f", "dmabuf": 0xD000, "count": 3},
+        {"op": "dmabuf_put", "pid": 10, "func": "f", "dmabuf": 0xD000, "f_count": 1},
+        {"op": "task_exit", "pid": 10, "func": "exit_files"},
+    ]
+    ops = _ops(rows)
+    want, checks = replay_reference(ops)
+    for name in ("polars", "compiled"):
+        got, got_checks = replay(ops, engine=name)  # type: ignore[arg-type]
+        assert got.equals(want) and got_checks.equals(checks), name
+    # the exit's row for the dma-buf it closed the fd of (the op's own row names none)
+    exit_row = want.filter((pl.col("op") == "task_exit") & pl.col("dmabuf").is_not_null())
+    assert exit_row["f_count"].to_list() == [0]
+    assert want["f_count"].min() == 0

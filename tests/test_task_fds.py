@@ -23,6 +23,7 @@ from tracekit.normalize.dialects import (
     EXEC_CLOSE,
     EXEC_CLOSE_TRACED,
     FORK_COPY,
+    KILLED,
     O_CLOEXEC,
     exec_closed_fds,
     task_fds,
@@ -129,7 +130,16 @@ def test_a_traced_exec_closes_the_close_on_exec_fds_there() -> None:
     probed = _frame([*ops.to_dicts(), *release])
     assert exec_closed_fds(probed).filter(pl.col("func") == EXEC_CLOSE).height == 0
     unprobed = probed.filter(pl.col("func") != "do_close_on_exec")
-    assert exec_closed_fds(unprobed).filter(pl.col("func") == EXEC_CLOSE).height == 1
+    # the new program's own syscalls tell the exec from a fatal signal
+    program = _frame(
+        [*unprobed.to_dicts(), _op(10, "syscall_exit", 10, "sys_exit_mmap", None, None)]
+    )
+    assert exec_closed_fds(program).filter(pl.col("func") == EXEC_CLOSE).height == 1
+    assert exec_closed_fds(program).filter(pl.col("func") == KILLED).height == 0
+    # with none, the task died there: every fd closes (a task_exit), not the close-on-exec ones
+    died = exec_closed_fds(unprobed)
+    assert died.filter(pl.col("func") == EXEC_CLOSE).height == 0
+    assert died.filter(pl.col("func") == KILLED)["op"].cast(pl.String).to_list() == ["task_exit"]
 
 
 def test_without_task_probes_nothing_changes() -> None:

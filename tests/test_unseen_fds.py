@@ -28,6 +28,7 @@ from tracekit.normalize import normalize
 from tracekit.normalize.dialects import (
     EXEC_CLOSE,
     IMPORT_CALLS,
+    KILLED,
     O_CLOEXEC,
     SELF_IMPORT,
     UNSEEN_FD,
@@ -190,6 +191,23 @@ def test_no_other_capture_re_imports_an_object_or_execs() -> None:
             assert ops.filter(pl.col("func") == REATTACHED).height == 0, path
         if path.stem != "exec_cloexec":
             assert ops.filter(pl.col("func") == EXEC_CLOSE).height == 0, path
+        if path.stem != "killed":
+            assert ops.filter(pl.col("func") == KILLED).height == 0, path
+
+
+def test_a_killed_task_closes_every_fd_not_an_execs() -> None:
+    """killed.c dies of SIGKILL holding a close-on-exec vgem fd, a close-on-exec dma-buf fd and
+    mappings: its files' releases follow an ioctl, as an exec's would, but it makes no syscall
+    after them. With the rig's probes (no exit_files) the death is added where its first file
+    goes, and closes every fd; the dma-buf's f_count then agrees with every sample."""
+    path = TRACES / "real/linux-6.1.0-57-default-probes/killed.txt"
+    ops = _ops(path)
+    assert ops.filter(pl.col("func") == EXEC_CLOSE).height == 0
+    died = ops.with_row_index("_i").filter(pl.col("func") == KILLED)
+    assert died["op"].cast(pl.String).to_list() == ["task_exit"]
+    assert ops[int(died["_i"][0]) + 1]["op"].cast(pl.String).item() == "file_close"
+    rep = replay_paths([str(path)])
+    assert rep.disagreements.height == 0 and rep.not_compared == {}
 
 
 # the kernels whose probes show the export's dma_buf_fd (and its flags): 6.12 and 6.18 with the

@@ -1022,10 +1022,12 @@ def _fput(
     n_touched_db: int,
     i: int,
 ) -> int:
-    """An fd behind which a dma-buf was is closed: its file reference goes."""
+    """An fd behind which a dma-buf was is closed: its file reference goes, if the model
+    counts one (:meth:`tracekit.model.reference.Replay._fput`)."""
     b = _get(db_t, address, 0)
     if b >= 0 and dbs[b, D_ALIVE] == 1:
-        dbs[b, D_F_COUNT] -= 1
+        if dbs[b, D_F_COUNT] > 0:
+            dbs[b, D_F_COUNT] -= 1
         n_touched_db = _touch(dbs, D_STAMP, b, i, touched_db, n_touched_db)
     return n_touched_db
 

@@ -137,14 +137,15 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     export_pending: dict[tuple[str, int], bool] = {}
     db_alive: dict[tuple[str, int], bool] = {}
     obj_rows: list[tuple[int, int, int, int]] = []
-    db_rows: list[tuple[int, int, int]] = []
+    # (op, dma-buf, delta, an fput: a reference that goes only where the model counts one)
+    db_rows: list[tuple[int, int, int, bool]] = []
     for r in rare.iter_rows(named=True):  # a few ops per syscall: not the hot path
         src, kind, i = r["source"], r["op"], r["_i"]
         key = (r["object"], r["generation"]) if r["object"] is not None else None
         if kind in BOUNDARIES:
             for d in borrowed_db.pop((src, r["pid"]), []):
                 if db_alive.get((src, d), True):
-                    db_rows.append((i, d, -1))
+                    db_rows.append((i, d, -1, True))
         if kind == "dmabuf_get" and r["owner"] == "call" and r["dmabuf"] is not None:
             borrowed_db[(src, r["pid"])].append(r["dmabuf"])
         if kind == "get" and r["owner"] == "fb" and key is not None:
@@ -170,7 +171,7 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             db_alive[(src, r["dmabuf"])] = False
         elif kind == "dmabuf_fd" and r["dmabuf"] is not None and r["count"] is not None:
             if not export_pending.get((src, r["dmabuf"]), False):
-                db_rows.append((i, r["dmabuf"], 1))
+                db_rows.append((i, r["dmabuf"], 1, False))
             export_pending[(src, r["dmabuf"])] = False
             fds[(src, r["_table"])][r["count"]] = r["dmabuf"]
         elif kind in ("fd_close", "task_exit"):
@@ -181,10 +182,10 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             )
             for closed in closing:
                 if closed is not None and db_alive.get((src, closed), True):
-                    db_rows.append((i, closed, -1))
+                    db_rows.append((i, closed, -1, True))
         elif kind == "mmap" and r["_obj"] is not None and r["vma"] is not None:
             if r["dmabuf"] is not None:
-                db_rows.append((i, r["dmabuf"], 1))
+                db_rows.append((i, r["dmabuf"], 1, False))
                 vma_db[(src, r["vma"])] = r["dmabuf"]
             elif r["func"] == "drm_gem_vm_open":
                 okey = (r["_obj"], r["_gen"])
@@ -197,19 +198,21 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
                     None,
                 )
                 if backing is not None:
-                    db_rows.append((i, backing, 1))
+                    db_rows.append((i, backing, 1, False))
                     vma_db[(src, r["vma"])] = backing
         elif kind == "munmap" and r["_obj"] is not None:
             backing = vma_db.pop((src, r["vma"]), None) if r["vma"] is not None else None
             if backing is not None:
-                db_rows.append((i, backing, -1))
+                db_rows.append((i, backing, -1, False))
     obj_extra = pl.DataFrame(
         obj_rows,
         schema={"_i": pl.Int64, "object": pl.UInt64, "generation": pl.Int32, "refs": pl.Int64},
         orient="row",
     )
     db_extra = pl.DataFrame(
-        db_rows, schema={"_i": pl.Int64, "dmabuf": pl.UInt64, "f_count": pl.Int64}, orient="row"
+        db_rows,
+        schema={"_i": pl.Int64, "dmabuf": pl.UInt64, "f_count": pl.Int64, "fput": pl.Boolean},
+        orient="row",
     )
     return obj_extra, db_extra
 
@@ -560,6 +563,52 @@ def _first_lost(ops: pl.DataFrame, rows: pl.DataFrame, keys: list[str]) -> pl.Da
     )
 
 
+def _fputs_floored(tl: pl.DataFrame) -> pl.DataFrame:
+    """``f_count`` (and ``_model_f_count``) again where a put of an fd's reference met a count
+    the model had at 0 (reference.Replay._fput: such an fd was closed where the capture does not
+    show it, and nothing more goes). The plain running sum went below 0 at such a row; the
+    dma-bufs where it did (rare) are walked op by op."""
+    hit = tl.filter((pl.col("_xf").fill_null(0) < 0) & (pl.col("f_count") < 0))
+    if hit.height == 0:
+        return tl
+    groups = set(hit["_g"].to_list())
+    at = tl.with_row_index("_row").filter(pl.col("_g").is_in(list(groups)))
+    values: list[int] = []
+    models: list[int | None] = []
+    group, value = None, 0
+    for g, sample, d0, xf in at.select("_g", "_s_f_count", "_d0", "_xf").iter_rows():
+        if g != group:
+            group, value = g, 0
+        model = None
+        if sample is not None:
+            model, value = value, sample
+        value += d0
+        if xf and value > 0:
+            value = max(value + xf, 0)
+        values.append(value)
+        models.append(model)
+    fixed = pl.DataFrame(
+        {
+            "_row": at["_row"],
+            "_fc": pl.Series(values, dtype=tl.schema["f_count"]),
+            "_mfc": pl.Series(models, dtype=tl.schema["_model_f_count"]),
+        }
+    )
+    return (
+        tl.with_row_index("_row")
+        .join(fixed, on="_row", how="left", maintain_order="left")
+        .with_columns(
+            f_count=pl.when(pl.col("_fc").is_not_null())
+            .then(pl.col("_fc"))
+            .otherwise(pl.col("f_count")),
+            _model_f_count=pl.when(pl.col("_row").is_in(fixed["_row"].implode()))
+            .then(pl.col("_mfc"))
+            .otherwise(pl.col("_model_f_count")),
+        )
+        .drop("_row", "_fc", "_mfc")
+    )
+
+
 def _dmabuf_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     keys = ["source", "dmabuf", "_dbgen"]
     touches = (pl.col("op").str.starts_with("dmabuf") | (pl.col("op") == "mmap")) & pl.col(
@@ -588,17 +637,21 @@ def _dmabuf_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(pl.col("_dbgen").fill_null(0))
         .group_by(["_i", "source", "dmabuf", "_dbgen"])
-        .agg(pl.col("f_count").sum().alias("_x"))
+        .agg(
+            pl.col("f_count").filter(~pl.col("fput")).sum().alias("_x"),
+            pl.col("f_count").filter(pl.col("fput")).sum().alias("_xf"),
+        )
     )
     implicit = extra.join(
         rows.select("_i", "dmabuf"), on=["_i", "dmabuf"], how="anti", maintain_order="left"
     ).with_columns(_implicit=pl.lit(True), op=pl.lit("_implicit"))
     tl = pl.concat(
-        [rows.with_columns(_implicit=pl.lit(False)), implicit.drop("_x")], how="diagonal_relaxed"
+        [rows.with_columns(_implicit=pl.lit(False)), implicit.drop("_x", "_xf")],
+        how="diagonal_relaxed",
     )
     tl = with_groups(
         tl.join(
-            extra.select("_i", "dmabuf", "_x"),
+            extra.select("_i", "dmabuf", "_x", "_xf"),
             on=["_i", "dmabuf"],
             how="left",
             maintain_order="left",
@@ -614,9 +667,13 @@ def _dmabuf_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
                 pl.when(pl.col("owner") == "prime").then(2).otherwise(1)
             ).otherwise(0)
             d = d + pl.col("_x").fill_null(0)
+            # what goes without the fputs, for _fputs_floored
+            tl = tl.with_columns(d.alias("_d0"))
+            d = d + pl.col("_xf").fill_null(0)
         tl = tl.with_columns(d.alias(f"_d_{counter}"))
     for counter in DB_COUNTERS:
         tl = resynced(tl, keys, counter, DB_SAMPLED.get(counter))
+    tl = _fputs_floored(tl).drop("_d0", "_x", "_xf")
     return tl.with_columns(
         db_alive=~(g_cumsum((own & (pl.col("op") == "dmabuf_release")).cast(pl.Int64)) > 0),
         db_start_known=pl.col("_dbgen") > 0,

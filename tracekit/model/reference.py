@@ -356,10 +356,14 @@ class Replay:
             obj.purged = True
 
     def _fput(self, dmabuf: int | None) -> None:
-        """An fd behind which a dma-buf was is closed: its file reference goes."""
+        """An fd behind which a dma-buf was is closed (or a reference a call borrowed goes): its
+        file reference goes. An fd holds a reference, so where the model counts none, the fd
+        was already closed where the capture does not show it (a close of a task whose syscalls
+        are not traced): nothing more goes."""
         db = self.dmabufs.get(dmabuf) if dmabuf is not None else None
         if db is not None and db.alive:
-            db.f_count -= 1
+            if db.f_count > 0:
+                db.f_count -= 1
             self.touched_db[db.dmabuf] = db
 
     def _vma_obj(self, dmabuf: int) -> tuple[int, int] | None:

@@ -668,7 +668,7 @@ def thread_exits(ops: pl.DataFrame) -> pl.DataFrame:
         ops.with_row_index("_i")
         .filter(exits & pl.col("tgid").is_not_null())
         .select("_i", "source", "tgid", "pid", "seq")
-        .join(last, on=["source", "tgid"], suffix="_other")
+        .join(last, on=["source", "tgid"], suffix="_other", maintain_order="none")
         .filter((pl.col("pid_other") != pl.col("pid")) & (pl.col("_last") > pl.col("seq")))
     )
     shared = np.zeros(ops.height, np.bool_)
@@ -794,6 +794,8 @@ def task_fds(ops: pl.DataFrame) -> pl.DataFrame:
 
 
 EXEC_CLOSE = "execve (a close-on-exec fd, closed with no close seen)"
+KILLED = "do_exit (a fatal signal: the task's files released with no exit seen)"
+"""The ``func`` of the ``task_exit`` ops :func:`exec_closed_fds` adds for a killed task."""
 """The ``func`` of the ``fd_close`` ops :func:`exec_closed_fds` adds."""
 _QUIET_SYSCALLS = ("sys_enter_ioctl", "sys_exit_ioctl", "sys_enter_mmap", "sys_exit_mmap")
 """Traced syscalls that drop no file reference: a DRM file released after one of them was
@@ -810,8 +812,12 @@ def exec_closed_fds(ops: pl.DataFrame) -> pl.DataFrame:
     them so): that file is released (``drm_gem_release``) right after the task's last traced
     syscall was one that drops no file (an ioctl, an mmap), or an ``execve`` where that is traced.
     A ``close``, a ``munmap`` (a GEM mapping holds its DRM file) or an exit before the release
-    explains it instead, and nothing is added. A ``dup2`` onto a DRM fd or a ``close_range``,
-    untraced too, would be read as an exec: DRM clients rarely do either.
+    explains it instead, and nothing is added. A fatal signal (``SIGKILL``) shows the same way:
+    the task dies in ``do_exit`` with no syscall of its own, and its files go. It is told from an
+    exec by what follows: the program an exec started makes syscalls of its own (at least its
+    ``exit_group``), a killed task none. There a ``task_exit`` is added (:data:`KILLED`), which
+    closes every fd of the task. A ``dup2`` onto a DRM fd or a ``close_range``, untraced too,
+    would be read as an exec: DRM clients rarely do either.
 
     The closes are added just before the exec's first release, for the task's dma-buf fds whose
     ``dma_buf_fd`` showed ``O_CLOEXEC``: the exec drops each fd's reference at once (``filp_close``
@@ -824,7 +830,7 @@ def exec_closed_fds(ops: pl.DataFrame) -> pl.DataFrame:
         & ((pl.col("open_flags") & O_CLOEXEC) != 0)
     )
     tasks = (
-        ops.filter(is_cloexec)
+        ops.filter(pl.col("op") == "dmabuf_fd")
         .select("source", "pid")
         .unique()
         # where the exec is probed, task_fds closed its fds there
@@ -842,12 +848,40 @@ def exec_closed_fds(ops: pl.DataFrame) -> pl.DataFrame:
     ).with_row_index("_i")
     own = indexed.join(tasks, on=["source", "pid"], how="semi", maintain_order="left")
     # DRM files released after a syscall that drops no file, or after an execve
-    releases = _last_syscall(
-        own.filter(pl.col("op") == "file_close").select("_i", "source", "pid", "seq"),
-        own.filter(TRACED_SYSCALL),
-    ).filter(pl.col("_sys").is_in([*_QUIET_SYSCALLS, *_EXEC_SYSCALLS]))
+    syscalls = own.filter(TRACED_SYSCALL)
+    releases = (
+        _last_syscall(
+            own.filter(pl.col("op") == "file_close").select("_i", "source", "pid", "seq"),
+            syscalls,
+        )
+        .filter(pl.col("_sys").is_in([*_QUIET_SYSCALLS, *_EXEC_SYSCALLS]))
+        # the task goes on making syscalls: an exec; or it makes none: a fatal signal
+        .join(
+            syscalls.group_by("source", "pid").agg(pl.col("seq").max().alias("_last")),
+            on=["source", "pid"],
+            maintain_order="left",
+        )
+    )
+    deaths = (
+        releases.filter(pl.col("_last") < pl.col("seq"))
+        .group_by("source", "pid")
+        .agg(pl.col("_i").min())
+        .sort("_i")
+    )
+    releases = releases.filter(pl.col("_last") > pl.col("seq")).drop("_last")
+    killed = []
+    if deaths.height:
+        killed.append(
+            _next_op_at(
+                ops,
+                ops[deaths["_i"].to_list()],
+                "task_exit",
+                func=pl.lit(KILLED),
+                **_cleared(*_NO_OBJECT, "file", "owner", "open_flags", "count", "dmabuf"),
+            )
+        )
     if releases.height == 0:
-        return ops
+        return with_added(ops, *killed, before=True)
     # one exec per syscall it followed: its first release
     execs = releases.group_by("source", "pid", "_at").agg(
         pl.col("seq").min().alias("_exec"), pl.col("_i").min()
@@ -865,7 +899,7 @@ def exec_closed_fds(ops: pl.DataFrame) -> pl.DataFrame:
         .sort("_i", "count")
     )
     if closed.height == 0:
-        return ops
+        return with_added(ops, *killed, before=True)
     # each close is the exec's first release's event (its seq and line), placed just before it
     at = ops[closed["_i"].to_list()].with_columns(count=closed["count"], dmabuf=closed["dmabuf"])
     extra = _next_op_at(
@@ -875,7 +909,7 @@ def exec_closed_fds(ops: pl.DataFrame) -> pl.DataFrame:
         func=pl.lit(EXEC_CLOSE),
         **_cleared(*_NO_OBJECT, "file", "owner", "open_flags"),
     )
-    return with_added(ops, extra, before=True)
+    return with_added(ops, extra, *killed, before=True)
 
 
 FD_TO_HANDLE = ("drm_gem_prime_fd_to_handle", "drm_prime_fd_to_handle_ioctl")
