@@ -510,7 +510,7 @@ def _run(
     n_dbs = 0
     # per task (a slot per pid, key (pid, 0)): borrowed objects and dma-bufs, fb lookups
     # pending; per fd table (a slot per process, or per task where the process is unknown: key
-    # (table, 1)): open fds. An op makes at most one slot of each kind
+    # (table, 1)): open fds (fd_head). An op makes at most one slot of each kind
     borrow_head = np.empty(2 * n + 2, np.int64)
     borrow_db_head = np.empty(2 * n + 2, np.int64)
     fb_head = np.empty(2 * n + 2, np.int64)
@@ -580,20 +580,14 @@ def _run(
             fb_head[s] = -1
             fb_tail[s] = -1
             fb_rank[s] = -1
-            fd_head[s] = -1
             u_slots = _put(slots_t, u_slots, p, 0, s)
-        # the fd table's slot, for the ops that move fds
+        # the fd table's slot (only its fd list is used), for the ops that move fds
         ft = -1
         if k in (K_DMABUF_FD, K_FD_CLOSE, K_TASK_EXIT):
             ft = _get(slots_t, fd_table[i], 1)
             if ft < 0:
                 ft = n_slots
                 n_slots += 1
-                borrow_head[ft] = -1
-                borrow_db_head[ft] = -1
-                fb_head[ft] = -1
-                fb_tail[ft] = -1
-                fb_rank[ft] = -1
                 fd_head[ft] = -1
                 u_slots = _put(slots_t, u_slots, fd_table[i], 1, ft)
         # the dma-buf, for dma-buf ops and mmaps
