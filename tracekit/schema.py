@@ -289,6 +289,11 @@ Counter columns carry the kernel's own values sampled by the probe, as read *bef
 function ran (kprobes fire at entry).
 """
 
+FD_TABLE = pl.coalesce(pl.col("tgid"), pl.col("pid"))
+"""Whose fd table an op's fds are in: its process's where the op says which process its task is
+in (threads share it), else the task's own. (:mod:`tracekit.model.reference` says the same in
+Python.)"""
+
 
 # ------------------------------------------------------------------------------------------------
 # Replay output: the state of the object (and dma-buf) an op touched, as it stands after the op.

@@ -31,7 +31,7 @@ import pyarrow as pa
 from numba import njit
 
 from tracekit.model import reference
-from tracekit.schema import OPS, STATE_OP_COLUMNS, STATES, VERIFY
+from tracekit.schema import FD_TABLE, OPS, STATE_OP_COLUMNS, STATES, VERIFY
 
 # ------------------------------------------------------------------------------------------------
 # kinds of op, as the loop numbers them
@@ -510,19 +510,20 @@ def _run(
     n_dbs = 0
     # per task (a slot per pid, key (pid, 0)): borrowed objects and dma-bufs, fb lookups
     # pending; per fd table (a slot per process, or per task where the process is unknown: key
-    # (table, 1)): open fds (fd_head). An op makes at most one slot of each kind
-    borrow_head = np.empty(2 * n + 2, np.int64)
-    borrow_db_head = np.empty(2 * n + 2, np.int64)
-    fb_head = np.empty(2 * n + 2, np.int64)
-    fb_tail = np.empty(2 * n + 2, np.int64)
-    fb_rank = np.empty(2 * n + 2, np.int64)  # when the task first looked a framebuffer BO up
-    fd_head = np.empty(2 * n + 2, np.int64)
+    # (table, 1)): open fds
+    borrow_head = np.empty(n + 1, np.int64)
+    borrow_db_head = np.empty(n + 1, np.int64)
+    fb_head = np.empty(n + 1, np.int64)
+    fb_tail = np.empty(n + 1, np.int64)
+    fb_rank = np.empty(n + 1, np.int64)  # when the task first looked a framebuffer BO up
+    fd_head = np.empty(n + 1, np.int64)
     n_slots = 0
+    n_tables = 0
     # linked entries: (a1, a2, a3, next)
     borrow = np.empty((n + 1, 3), np.int64)  # address, generation, next
     borrow_db = np.empty((n + 1, 2), np.int64)  # dma-buf address, next
     fb = np.empty((n + 1, 3), np.int64)  # address, generation, next
-    fb_order = np.empty(2 * n + 2, np.int64)  # slots by fb_rank
+    fb_order = np.empty(n + 1, np.int64)  # slots by fb_rank
     fds = np.empty((n + 1, 4), np.int64)  # fd, dma-buf address, live, next (in the task's list)
     vmas = np.empty((n + 1, 4), np.int64)  # vma, dma-buf address, prev, next (live, in order)
     members = np.empty((n + 1, 4), np.int64)  # address, generation, holds, next
@@ -581,13 +582,13 @@ def _run(
             fb_tail[s] = -1
             fb_rank[s] = -1
             u_slots = _put(slots_t, u_slots, p, 0, s)
-        # the fd table's slot (only its fd list is used), for the ops that move fds
+        # the fd table's slot, for the ops that move fds
         ft = -1
         if k in (K_DMABUF_FD, K_FD_CLOSE, K_TASK_EXIT):
             ft = _get(slots_t, fd_table[i], 1)
             if ft < 0:
-                ft = n_slots
-                n_slots += 1
+                ft = n_tables
+                n_tables += 1
                 fd_head[ft] = -1
                 u_slots = _put(slots_t, u_slots, fd_table[i], 1, ft)
         # the dma-buf, for dma-buf ops and mmaps
@@ -1201,9 +1202,7 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
     pid, pid_bits, pid_offset = _buffers(ops["pid"])
     # threads share their process's fds: the table is the process's where the op says it
-    fd_table = (
-        ops.select(pl.coalesce("tgid", "pid").fill_null(-1).cast(pl.Int64)).to_series().to_numpy()
-    )
+    fd_table = ops.select(FD_TABLE.fill_null(-1).cast(pl.Int64)).to_series().to_numpy()
     values, bitmaps, offsets = [], [], []
     for c in IN_COLUMNS:
         v, b, off = _buffers(ops[c], np.int64)

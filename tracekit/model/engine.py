@@ -31,6 +31,7 @@ from tracekit.accel import compiled_available
 from tracekit.model import reference
 from tracekit.model.scan import delta, g_cumsum, g_ffill, resynced, with_groups
 from tracekit.schema import (
+    FD_TABLE,
     STATE_DMABUF_COLUMNS,
     STATE_OBJECT_COLUMNS,
     STATE_OP_COLUMNS,
@@ -119,8 +120,7 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         "object",
         "generation",
         "pid",
-        # threads share their process's fds
-        pl.coalesce("tgid", "pid").alias("_table"),
+        FD_TABLE.alias("_table"),
         "owner",
         "dmabuf",
         "count",
@@ -571,8 +571,7 @@ def _fputs_floored(tl: pl.DataFrame) -> pl.DataFrame:
     hit = tl.filter((pl.col("_xf").fill_null(0) < 0) & (pl.col("f_count") < 0))
     if hit.height == 0:
         return tl
-    groups = set(hit["_g"].to_list())
-    at = tl.with_row_index("_row").filter(pl.col("_g").is_in(list(groups)))
+    at = tl.with_row_index("_row").filter(pl.col("_g").is_in(hit["_g"].unique().implode()))
     values: list[int] = []
     models: list[int | None] = []
     group, value = None, 0
@@ -594,16 +593,13 @@ def _fputs_floored(tl: pl.DataFrame) -> pl.DataFrame:
             "_mfc": pl.Series(models, dtype=tl.schema["_model_f_count"]),
         }
     )
+    walked = pl.col("_fc").is_not_null()  # every row of a walked dma-buf has a value
     return (
         tl.with_row_index("_row")
         .join(fixed, on="_row", how="left", maintain_order="left")
         .with_columns(
-            f_count=pl.when(pl.col("_fc").is_not_null())
-            .then(pl.col("_fc"))
-            .otherwise(pl.col("f_count")),
-            _model_f_count=pl.when(pl.col("_row").is_in(fixed["_row"].implode()))
-            .then(pl.col("_mfc"))
-            .otherwise(pl.col("_model_f_count")),
+            f_count=pl.when(walked).then(pl.col("_fc")).otherwise(pl.col("f_count")),
+            _model_f_count=pl.when(walked).then(pl.col("_mfc")).otherwise(pl.col("_model_f_count")),
         )
         .drop("_row", "_fc", "_mfc")
     )

@@ -61,7 +61,8 @@ import polars as pl
 
 from tracekit.model.reference import BOUNDARIES
 from tracekit.normalize.calls import CLOCK_JUMP
-from tracekit.normalize.dialects import FD_TABLE, THREAD_EXIT, TRACED_SYSCALL, UNSEEN_FD
+from tracekit.normalize.dialects import THREAD_EXIT, TRACED_SYSCALL, UNSEEN_FD
+from tracekit.schema import FD_TABLE
 
 OBJECT_COUNTERS = ("refcount", "handle_count", "pages_use_count", "vmap_use_count")
 DMABUF_COUNTERS = ("f_count", "vmapping_counter")

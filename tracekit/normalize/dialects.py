@@ -50,13 +50,9 @@ import polars as pl
 
 from tracekit.normalize.calls import caller_func
 from tracekit.schema import COUNTERS as COUNTER_COLUMNS
-from tracekit.schema import OPS
+from tracekit.schema import FD_TABLE, OPS
 
 CALLS = ("call_enter", "call_exit")
-
-FD_TABLE = pl.coalesce(pl.col("tgid"), pl.col("pid"))
-"""Whose fd table an op's fds are in: its process's where the capture says which process the
-task is in (threads share it), else the task's own."""
 
 
 _NO_OBJECT = ("object", "generation", *COUNTER_COLUMNS)
@@ -549,20 +545,20 @@ def hidden_fds(ops: pl.DataFrame) -> pl.DataFrame:
     ).sort("_i")
     fds: dict[tuple[str, int, int], int] = {}  # (source, fd table, fd) -> dma-buf
     added: list[tuple[int, int]] = []  # (row, fd)
-    for i, source, pid, fd, db, op in steps.select(
+    for i, source, table, fd, db, op in steps.select(
         "_i", "source", "_table", "count", "dmabuf", "op"
     ).iter_rows():
         if op == "use":
-            if fds.get((source, pid, fd)) != db:
-                fds[(source, pid, fd)] = db
+            if fds.get((source, table, fd)) != db:
+                fds[(source, table, fd)] = db
                 added.append((i, fd))
         elif op == "dmabuf_fd":
             if fd is not None and db is not None:
-                fds[(source, pid, fd)] = db
+                fds[(source, table, fd)] = db
         elif op == "fd_close":
-            fds.pop((source, pid, fd), None)
+            fds.pop((source, table, fd), None)
         elif op == "task_exit":
-            for key in [k for k in fds if k[:2] == (source, pid)]:
+            for key in [k for k in fds if k[:2] == (source, table)]:
                 del fds[key]
         else:  # released: every fd of it was closed
             for key in [k for k, v in fds.items() if v == db and k[0] == source]:
@@ -728,12 +724,12 @@ def task_fds(ops: pl.DataFrame) -> pl.DataFrame:
     copied: dict[tuple[str, int], int] = {}  # task -> the table its last dup_fd returned
     opened: list[tuple[int, int, int, int, int | None]] = []  # (row, child, fd, db, flags)
     closed: list[tuple[int, int, int]] = []  # (row, fd, db)
-    for i, source, pid, fd, db, flags, table, kind, owner in steps.select(
+    for i, source, pid, fd, db, flags, table, kind, fd_key in steps.select(
         "_i", "source", "pid", "count", "dmabuf", "open_flags", "address", "kind", "_table"
     ).iter_rows():
         task = (source, pid)
         # the fd table the task uses: its process's where the capture says (thread_groups)
-        own_table = (source, owner)
+        own_table = (source, fd_key)
         if kind == "copy":
             if table is not None:
                 copied[task] = table
@@ -794,9 +790,9 @@ def task_fds(ops: pl.DataFrame) -> pl.DataFrame:
 
 
 EXEC_CLOSE = "execve (a close-on-exec fd, closed with no close seen)"
+"""The ``func`` of the ``fd_close`` ops :func:`exec_closed_fds` adds."""
 KILLED = "do_exit (a fatal signal: the task's files released with no exit seen)"
 """The ``func`` of the ``task_exit`` ops :func:`exec_closed_fds` adds for a killed task."""
-"""The ``func`` of the ``fd_close`` ops :func:`exec_closed_fds` adds."""
 _QUIET_SYSCALLS = ("sys_enter_ioctl", "sys_exit_ioctl", "sys_enter_mmap", "sys_exit_mmap")
 """Traced syscalls that drop no file reference: a DRM file released after one of them was
 released by a later syscall the capture does not show."""
