@@ -21,7 +21,8 @@ Besides the STATES columns a condition can use the object's previous row: ``was_
 an object's first row) and ``prev_vaddr``; ``ref_jobs``, the jobs not yet done that hold a
 reference on the object (``jobs`` less fences that only sit in its reservation object, owner
 ``resv``, as vgem's); ``failed_ret``/``failed_line``, the error return of the syscall an op
-took something in without undoing it (:func:`_failed_calls`); ``task_pinned`` and
+took something in without undoing it, and ``failed_lost``, whether events were lost between the
+two (:func:`_failed_calls`); ``task_pinned`` and
 ``partial_kept`` (:func:`_userptr`); and in ``at = "end"`` rules ``db_owner_alive`` (the dma-buf
 the object was exported as is still alive), ``had_handle`` (the object ever had a handle, so it
 left the call that created it), ``fb_refs`` (references framebuffers hold on it) and
@@ -68,6 +69,7 @@ DERIVED = (
     "ref_jobs",
     "failed_ret",
     "failed_line",
+    "failed_lost",
     "task_pinned",
     "partial_kept",
     "db_owner_alive",
@@ -264,7 +266,9 @@ def _failed_calls(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
     """``failed_ret``/``failed_line``, by :data:`_ROW`, for each op that took something
     (:data:`UNDO`; not a borrowed lookup, which the model releases at the task's return) inside
     a syscall that then returned an error, when the same task did not undo it on the same object
-    before the return. Ioctls are all or nothing: an error return must leave nothing behind."""
+    before the return. Ioctls are all or nothing: an error return must leave nothing behind.
+    ``failed_lost``: events were lost (or the clock went back) between the take and the return,
+    so the undo may be among them."""
     own = states.filter(~pl.col("implicit"), pl.col("object").is_not_null())
     takes = own.filter(
         pl.col("op").is_in(list(UNDO)),
@@ -272,7 +276,9 @@ def _failed_calls(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
     ).select("source", "pid", *_KEY[1:], "seq", "op")
     exits = exits.rename({"_xline": "failed_line", "_xret": "failed_ret"})
     if takes.height == 0 or exits.height == 0:
-        return _none(states, failed_ret=pl.Int64(), failed_line=pl.Int64())
+        return _none(
+            states, failed_ret=pl.Int64(), failed_line=pl.Int64(), failed_lost=pl.Boolean()
+        )
     in_failed = (
         _until_return(takes, exits)
         .filter(pl.col("failed_ret") < 0)
@@ -302,7 +308,34 @@ def _failed_calls(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
         )
         # the earliest takes are the ones undone (counts, not identities, are known)
         .filter(pl.col("_rank") > pl.col("_undone"))
-        .select(*_ROW, "failed_ret", "failed_line")
+        .pipe(_last_loss, states, "_xseq")
+        .with_columns(failed_lost=(pl.col("_loss") > pl.col("seq")).fill_null(False))
+        .select(*_ROW, "failed_ret", "failed_line", "failed_lost")
+    )
+
+
+def _last_loss(frame: pl.DataFrame, states: pl.DataFrame, at: str) -> pl.DataFrame:
+    """``frame`` (in its order) with ``_loss``: the seq of the last ``lost_events`` op (events
+    lost, the clock went back) of its source at or before its column ``at``, if any."""
+    losses = (
+        states.filter(pl.col("op") == "lost_events")
+        .select("source", pl.col("seq").alias("_loss"))
+        .unique()
+        .sort("_loss")
+    )
+    return (
+        frame.with_row_index("_order")
+        .sort(at)
+        .join_asof(
+            losses,
+            left_on=at,
+            right_on="_loss",
+            by="source",
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .sort("_order")
+        .drop("_order")
     )
 
 
@@ -401,7 +434,7 @@ def _with_derived(states: pl.DataFrame, needed: Collection[str] = DERIVED) -> pl
     states = _in_replay_order(states)
     exits = _syscall_exits(states)
     derived = _none(states)
-    if needed & {"failed_ret", "failed_line"}:
+    if needed & {"failed_ret", "failed_line", "failed_lost"}:
         derived = _failed_calls(states, exits)
     if needed & {"task_pinned", "partial_kept"}:
         derived = derived.join(_userptr(states, exits), on=_ROW, how="full", coalesce=True)
@@ -517,6 +550,37 @@ def _message(template: str, row: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(fill, template)
 
 
+def _dmabuf_uncertain(states: pl.DataFrame, hits: pl.DataFrame) -> pl.Series:
+    """Per hit, whether events were lost (or the clock went back) while the dma-buf it touches
+    was alive: between its export and the hit. A dma-buf's references are held by fds, mappings
+    and importers, any of which the lost span may have made or dropped (an object's
+    ``uncertain`` says the same of the object)."""
+    if not hits["dmabuf"].is_not_null().any():
+        return pl.repeat(False, hits.height, dtype=pl.Boolean, eager=True)
+    exports = (
+        states.filter((pl.col("op") == "dmabuf_export") & pl.col("dmabuf").is_not_null())
+        .select("source", "dmabuf", pl.col("seq").alias("_export"))
+        .unique()
+        .sort("_export")
+    )
+    at = (
+        hits.select("source", "seq", "dmabuf")
+        .with_row_index("_h")
+        .sort("seq")
+        .join_asof(
+            exports,
+            left_on="seq",
+            right_on="_export",
+            by=["source", "dmabuf"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .sort("_h")
+        .pipe(_last_loss, states, "seq")
+    )
+    return at.select((pl.col("_loss") > pl.col("_export")).fill_null(False)).to_series()
+
+
 def evaluate(states: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
     """Run ``rules`` over replay ``states``: the FINDINGS table."""
     needed = set().union(*(rule.columns for rule in rules))
@@ -550,6 +614,7 @@ def evaluate(states: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
                 & (~pl.col("start_known").fill_null(False) | pl.col("uncertain").fill_null(False))
             )
             | (pl.col("dmabuf").is_not_null() & ~pl.col("db_start_known").fill_null(False))
+            | _dmabuf_uncertain(states, hits)
             | rule.unsettled
         )
         for row in hits.iter_rows(named=True):
