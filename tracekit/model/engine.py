@@ -486,7 +486,9 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     tl = tl.with_columns(
         file_handles=pl.when(pl.col("file").is_not_null() & own).then(pl.col("_fh")),
         alive=~(g_cumsum((own & (pl.col("op") == "free")).cast(pl.Int64)) > 0),
-        start_known=pl.col("_gen") > 0,
+        # created in the capture (a generation of an address used again after events were lost
+        # may have begun unseen: normalize numbers it, but shows no create)
+        start_known=(own & (pl.col("op") == "create")).any().over(keys),
         _vaddr_set=pl.when(own & (pl.col("op") == "vmap") & pl.col("address").is_not_null()).then(
             pl.col("address")
         ),

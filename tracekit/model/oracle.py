@@ -3,18 +3,18 @@
 A probe that reads ``obj->refcount`` or a dma-buf's ``f_count`` gives the kernel's value at that
 point; replay puts the model's value next to it (:data:`tracekit.schema.VERIFY`) and then takes
 the kernel's. A difference is a model error only where the model could have known the value:
-where everything that changed the counter since it was last known is in the capture. It could
-not, and the sample is *not compared* (``comparable`` false, with the reason), when:
+where everything that changed the counter since the object or dma-buf was created is in the
+capture. A sample tells the model the count (it continues from the kernel's value), but not who
+holds what it counts: a handle in a file, an fd in a process, a framebuffer's reference, each
+released later by a file close, an exit or a framebuffer destroy that the model can only apply
+to what it saw made. So the sample is *not compared* (``comparable`` false, with the reason)
+when:
 
-- ``first seen mid-life``: the object or dma-buf was not created in the capture, and this counter
-  has not been sampled since it was first seen (a sample tells the model the value; from then on
-  it follows it). A ``refcount`` sampled before the task that first showed the object returned to
-  userspace does not tell it: the calls in flight then may hold references the model never saw
-  taken (a capture that starts between drm_gem_shmem_create and the handle's creation: the
-  creator's reference, put at the ioctl's return);
-- ``events lost``: events may have been lost between the time the counter was last known and
-  the sample (``CPU:N [LOST M EVENTS]`` since that CPU's previous event; a ring buffer overrun
-  since the capture's start, up to each CPU's first event);
+- ``first seen mid-life``: the object or dma-buf was not created (exported) in the capture;
+- ``events lost``: events may have been lost after it was created (``CPU:N [LOST M EVENTS]``
+  since that CPU's previous event; a ring buffer overrun since the capture's start, up to each
+  CPU's first event). For a dma-buf, after the first export at its address: the fds the model
+  ties to the address may be an earlier dma-buf's, whose close or release was lost;
 - ``clock went back``: the same, across a line whose timestamp is below its CPU's previous line
   (two runs pasted into one report, a clock reset): what came around it is in no known order
   (:func:`tracekit.normalize.calls.order_events`);
@@ -59,7 +59,6 @@ from collections import defaultdict
 
 import polars as pl
 
-from tracekit.model.reference import BOUNDARIES
 from tracekit.normalize.calls import CLOCK_JUMP
 from tracekit.normalize.dialects import THREAD_EXIT, TRACED_SYSCALL, UNSEEN_FD
 from tracekit.schema import FD_TABLE
@@ -86,7 +85,6 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     in_flight = _job_spans(ops)
     last_f_count: dict[tuple[str, int], int] = {}  # (source, dma-buf) -> seq of its last sample
     windows = _loss_windows(ops)
-    settled = _settled(ops)
     events = (
         ops.filter(pl.col("op").is_in(["create", "dmabuf_export", "dmabuf_release"]))
         .select("source", "seq", pl.col("op").cast(pl.String), "object", "generation", "dmabuf")
@@ -98,7 +96,10 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     )
     for source, seq, op, obj, gen, db in events:
         by_source[source].append((seq, op, obj, gen, db))
-    known: dict[tuple[str, int | None, int | None, str], int] = {}  # -> seq since known
+    born: dict[tuple[str, int | None, int | None, str], int] = {}  # -> seq of its create/export
+    # a dma-buf address's first export: fds and mappings the model ties to the address may be
+    # an earlier dma-buf's, whose close or release a lost span hid
+    first_export: dict[tuple[str, int | None], int] = {}
     cursor: dict[str, int] = defaultdict(int)
     comparable: list[bool] = []
     why: list[str | None] = []
@@ -116,20 +117,20 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             e_seq, op, e_obj, e_gen, e_db = evs[i]
             if op == "create":
                 for c in OBJECT_COUNTERS:
-                    known[(source, e_obj, e_gen or 0, c)] = e_seq
+                    born[(source, e_obj, e_gen or 0, c)] = e_seq
             elif op == "dmabuf_export":
                 for c in DMABUF_COUNTERS:
-                    known[(source, e_db, None, c)] = e_seq
+                    born[(source, e_db, None, c)] = e_seq
+                first_export.setdefault((source, e_db), e_seq)
                 if e_db is not None:
                     polls.pop((source, e_db), None)
             elif e_seq < seq:  # released: a dma-buf at this address again is another one
                 for c in DMABUF_COUNTERS:
-                    known.pop((source, e_db, None, c), None)
+                    born.pop((source, e_db, None, c), None)
             i += 1
         cursor[source] = i
         is_db = counter in DMABUF_COUNTERS
         key = (source, obj, None if is_db else (gen or 0), counter)
-        since = known.get(key)
         reason = None
         if counter == "f_count" and source in untraced_from and seq >= untraced_from[source]:
             reason = "fds not traced"
@@ -139,10 +140,15 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             a <= seq < b for a, b in thread_exits.get((source, obj), ())
         ):
             reason = "thread exit"
-        elif since is None:
+        elif key not in born:
             reason = "first seen mid-life"
         elif lost := next(
-            (why for a, b, why in windows.get(source, ()) if max(since, a) < min(seq, b)), None
+            (
+                why
+                for a, b, why in windows.get(source, ())
+                if max(first_export[(source, obj)] if is_db else born[key], a) < min(seq, b)
+            ),
+            None,
         ):
             reason = lost
         elif counter == "f_count" and any(
@@ -167,40 +173,9 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             last_f_count[(source, obj)] = seq
         comparable.append(reason is None)
         why.append(reason)
-        if counter != "refcount" or seq > settled.get((source, obj, gen or 0), -1):
-            known[key] = seq  # the model takes the kernel's value here
     return checks.with_columns(
         comparable=pl.Series(comparable, dtype=pl.Boolean), why=pl.Series(why, dtype=pl.String)
     )
-
-
-def _settled(ops: pl.DataFrame) -> dict[tuple[str, int, int], int]:
-    """Per object not created in the capture (generation 0), the seq of the first return to
-    userspace of the task that first showed it: its references borrowed before then are unknown."""
-    first = (
-        ops.filter(pl.col("object").is_not_null() & (pl.col("generation") == 0))
-        .group_by("source", "object")
-        .agg(pl.col("seq").min().alias("first"), pl.col("pid").sort_by("seq").first())
-    )
-    if first.height == 0:
-        return {}
-    boundaries = (
-        ops.filter(pl.col("op").is_in(list(BOUNDARIES)))
-        .select("source", "pid", pl.col("seq").alias("settled"))
-        .sort("settled")
-    )
-    at = first.sort("first").join_asof(
-        boundaries,
-        left_on="first",
-        right_on="settled",
-        by=["source", "pid"],
-        strategy="forward",
-        check_sortedness=False,
-    )
-    return {
-        (source, obj, 0): (1 << 62 if settled is None else settled)
-        for source, obj, settled in at.select("source", "object", "settled").iter_rows()
-    }
 
 
 def _loss_windows(ops: pl.DataFrame) -> dict[str, list[tuple[int, int, str]]]:

@@ -15,7 +15,9 @@
 4. Tidy: an operation seen at two probed levels (``nest``) counts once; consecutive creates and
    frees of one object are one create and one free; ``confirm`` effects whose return failed are
    dropped; every object gets its generation (the creates seen at its address so far: 0 means it
-   was already alive when the capture started); jobs are linked to the fences that finish them.
+   was already alive when the capture started; an address used again after its free with events
+   lost in between starts one too, whose create may be among them); jobs are linked to the
+   fences that finish them.
 5. Dialects: what a kernel does without an event, inferred from what the capture shows
    (:mod:`tracekit.normalize.dialects`).
 """
@@ -608,12 +610,33 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
                 for c in (*counters, "size")
             )
 
-    # generations: the creates seen at an object's address so far (0: alive before the capture)
-    ops = _in_oid_order(ops).with_columns(
-        generation=pl.when(pl.col("object").is_not_null()).then(
-            (pl.col("op") == "create").cast(pl.Int32).cum_sum().over(["source", "object"])
+    # generations: the creates seen at an object's address so far (0: alive before the capture),
+    # and the lives that began unseen: an address used again after its object's free, with
+    # events lost in between, is another object whose create was lost (first seen mid-life)
+    ops = _in_oid_order(ops)
+    op = pl.col("op")
+    if ops.select((op == "lost_events").any()).item():
+        by_object = ["source", "object"]
+        ops = ops.with_columns(_losses=(op == "lost_events").cum_sum().over("source"))
+        alive = (
+            pl.when(op == "create").then(True).when(op == "free").then(False).forward_fill()
+        ).over(by_object)
+        reborn = (
+            (op != "create")
+            & ~alive.shift(1).over(by_object).fill_null(True)
+            & (pl.col("_losses") > pl.col("_losses").shift(1).over(by_object))
         )
-    )
+        ops = ops.with_columns(
+            generation=pl.when(pl.col("object").is_not_null()).then(
+                ((op == "create") | reborn).cast(pl.Int32).cum_sum().over(by_object)
+            )
+        ).drop("_losses")
+    else:
+        ops = ops.with_columns(
+            generation=pl.when(pl.col("object").is_not_null()).then(
+                (op == "create").cast(pl.Int32).cum_sum().over(["source", "object"])
+            )
+        )
 
     # dma-buf poll callbacks: dma_buf_poll_cb names the callback (struct dma_buf_poll_cb_t, in the
     # dma-buf) that dma_buf_poll_add_cb queued; the dma-buf is the one it was queued for
