@@ -15,6 +15,7 @@ import polars as pl
 
 from tracekit.errors import InputError
 from tracekit.normalize.calls import CLOCK_JUMP
+from tracekit.normalize.core import LOSS_START
 from tracekit.replay import Replayed, replay_paths
 from tracekit.rules import Rule, evaluate, load_rules
 
@@ -291,7 +292,7 @@ def text_report(res: CheckResult) -> list[str]:
         )
     lost = res.replayed.ops.filter(pl.col("op") == "lost_events")
     markers = (
-        lost.filter(pl.col("func").ne_missing(CLOCK_JUMP))
+        lost.filter(~pl.col("func").is_in([CLOCK_JUMP, LOSS_START]).fill_null(False))
         .group_by("source")
         .agg(pl.len().alias("markers"), pl.col("count").sum().alias("events"))
         .sort("source")

@@ -207,8 +207,9 @@ OP_NAMES: dict[str, str] = {
     "syscall_enter": "a task entered a syscall: so its previous one had returned (as syscall_exit)",
     "ioctl_exit": "a DRM ioctl handler returned to drm_ioctl_kernel: what it borrowed is released",
     "ioctl_enter": "a task entered a DRM ioctl handler (*_ioctl, not inside another probed call): its previous syscall had returned",
-    "lost_events": "the capture lost events on a CPU (count = how many), or its clock went back "
-    "(func clock_jump): what follows is uncertain",
+    "lost_events": "the capture lost events on a CPU (count = how many; an op with no count "
+    "opens the span, after that CPU's previous event), or its clock went back (func clock_jump): "
+    "what follows is uncertain",
     "sample": "an event that only carries kernel counters",
 }
 

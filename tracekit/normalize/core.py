@@ -387,6 +387,13 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
                 op=pl.lit("lost_events")
             )
         )
+        starts = _loss_starts(ev, lost)
+        if starts.height:
+            parts.append(
+                _base(starts, pl.lit(None, pl.Int64).alias("count")).with_columns(
+                    op=pl.lit("lost_events"), func=pl.lit(LOSS_START), _rank=pl.lit(-2, pl.Int64)
+                )
+            )
     # the clock went back (order_events): what came around the jump is in no known order, so
     # what was alive then may have changed unseen; before the jumping event's own ops
     jumps = ev.filter("_clock_jump")
@@ -414,6 +421,50 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
     ops = _tidy(ops.with_columns(pl.col("_oid").cast(pl.Int64)))
     ops = dialects.apply_all(conform(ops, OPS))
     return Normalized(conform(ops, OPS), unknown)
+
+
+LOSS_START = "lost_events (since the CPU's previous event)"
+"""``func`` of the ``lost_events`` op that opens a ``CPU:N [LOST M EVENTS]`` span: the marker is
+printed before the CPU's next event, but the events were lost after its previous one, while
+the other CPUs went on. This op, before the first event of any CPU after that one, makes what
+was alive then uncertain from there; the marker's own op, what was made in between."""
+
+
+def _loss_starts(ev: pl.DataFrame, lost: pl.DataFrame) -> pl.DataFrame:
+    """For each ``CPU:N [LOST M EVENTS]`` marker, the event right after CPU N's previous one (in
+    replay order), when it is not the marker itself: its place, with the marker's CPU and no
+    task (what was lost is no task's)."""
+    markers = lost.filter((pl.col("event") == "lost_events") & pl.col("cpu").is_not_null())
+    if markers.height == 0:
+        return ev.head(0)
+    on_cpu = ev.filter(~pl.col("event").is_in(["lost_events", "buffer_started"])).select(
+        "source", "cpu", pl.col("seq").alias("_prev")
+    )
+    prev = (
+        markers.select("source", "cpu", "seq")
+        .sort("seq")
+        .join_asof(
+            on_cpu.sort("_prev"),
+            left_on="seq",
+            right_on="_prev",
+            by=["source", "cpu"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+        # the first event after it (seqs number each source's events in replay order)
+        .filter(pl.col("_prev").is_not_null() & (pl.col("_prev") + 1 < pl.col("seq")))
+        .select("source", pl.col("_prev") + 1, pl.col("cpu").alias("_marker_cpu"))
+        .rename({"_prev": "seq"})
+        .unique(["source", "seq"], keep="first", maintain_order=True)
+    )
+    return (
+        ev.join(prev, on=["source", "seq"], how="inner", maintain_order="left")
+        .with_columns(
+            cpu=pl.col("_marker_cpu").cast(ev.schema["cpu"]),
+            **{c: pl.lit(None, ev.schema[c]) for c in ("pid", "tgid", "comm") if c in ev.schema},
+        )
+        .drop("_marker_cpu")
+    )
 
 
 def _base(df: Frame, *extra: pl.Expr, call: pl.Expr | None = None, **named: pl.Expr) -> Frame:
@@ -493,6 +544,36 @@ def _rule_ops(m: pl.DataFrame, rule: EventRule, rank: int) -> pl.LazyFrame | Non
         # a return probe happened in its own call
         call=pl.col("_entry_line") if rule.at == "return" else pl.col("_call"),
     )
+
+
+CALL_STARTS = ("syscall_enter", "ioctl_enter", "fd_close", "task_exit")
+"""Ops that start a task's syscall (profiles/syscalls.toml; a DRM ioctl handler's entry)."""
+CALL_BOUNDARIES = (*CALL_STARTS, "syscall_exit", "ioctl_exit")
+
+
+def _drop_creates_begun_unseen(ops: pl.DataFrame) -> pl.DataFrame:
+    """Drop the creates of a syscall that began before the capture: those of a task whose
+    syscalls the capture shows, before the first one it shows start. What the call did before
+    them is not in the capture (that the object is an import, say: a capture that starts
+    inside PRIME_FD_TO_HANDLE shows drm_gem_private_object_init, not the import around it), so
+    the object is first seen mid-life, with what it is still unknown."""
+    bounds = ops.filter(pl.col("op").is_in(CALL_BOUNDARIES) & pl.col("pid").is_not_null())
+    if bounds.height == 0:
+        return ops
+    first_start = (
+        bounds.group_by("source", "pid")
+        .agg(pl.col("seq").filter(pl.col("op").is_in(CALL_STARTS)).min().alias("_first"))
+        .with_columns(pl.col("_first").fill_null(1 << 62))
+    )
+    early = (
+        ops.filter(pl.col("op") == "create")
+        .select("_oid", "source", "pid", "seq")
+        .join(first_start, on=["source", "pid"], how="inner", maintain_order="none")
+        .filter(pl.col("seq") < pl.col("_first"))
+    )
+    if early.height == 0:
+        return ops
+    return ops.filter(~pl.col("_oid").is_in(early["_oid"].implode()))
 
 
 def _in_oid_order(ops: pl.DataFrame) -> pl.DataFrame:
@@ -610,6 +691,7 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
                 for c in (*counters, "size")
             )
 
+    ops = _drop_creates_begun_unseen(ops)
     # generations: the creates seen at an object's address so far (0: alive before the capture),
     # and the lives that began unseen: an address used again after its object's free, with
     # events lost in between, is another object whose create was lost (first seen mid-life)
