@@ -60,6 +60,18 @@ OVERRUNS = [
     # a framebuffer created in the lost span: a sample after it told the model the count, not
     # that the framebuffer's destroy would drop one
     ("linux-6.1-default-probes/cirrus_flip.txt", 1, 81, 137),
+    # GEM_OPEN's return was lost: its reference, counted where the return probe names the call
+    # site, was missing from a sample taken before the loss, inside the same call
+    ("linux-6.12/vgem_multi_file.txt", 0, 115, 147),
+    # the object was made in the lost span, and its dma-buf exported after it: imported back,
+    # the dma-buf takes a reference only if the object has no handle left, which is unknown
+    ("linux-6.12-rt/reimport.txt", 1, 19, 39),
+    # the only framebuffer destroy was lost: whether this kernel's framebuffers hold a handle
+    # reference (7.3 does) was unknown, and the samples before the loss disagreed
+    ("linux-7.3/cirrus_prime_dirty.txt", 0, 248, 266),
+    # CPU 1 lost a mapping's vm_open while CPU 0 went on: CPU 0's munmap, before the marker,
+    # put a reference the model never saw taken (TK008)
+    ("linux-6.1.0-57-default-probes/vma_split.txt", 1, 30, 82),
 ]
 
 LATE_STARTS = [
@@ -68,6 +80,9 @@ LATE_STARTS = [
     ("linux-6.12.118-all-syscalls/thread_handoff.txt", 222),
     ("linux-7.3/fork_inherit.txt", 115),
     ("linux-6.1-default-probes/exec_cloexec.txt", 49),
+    # started inside PRIME_FD_TO_HANDLE: the object's create shows, the import around it does
+    # not, and 6.12's vmaps of an import were counted as the object's own (TK002)
+    ("linux-6.12/cirrus_prime.txt", 89),
 ]
 
 
@@ -115,3 +130,42 @@ def test_an_address_used_again_after_a_loss_is_another_object(tmp_path: Path) ->
     assert by_gen == {1: True, 2: False}
     freed_then_used = rows.filter(pl.col("generation") == 1)["alive"].to_list()
     assert freed_then_used[-1] is False
+
+
+def test_a_loss_opens_after_the_cpus_previous_event(tmp_path: Path) -> None:
+    """The marker is printed before CPU 1's next event, but CPU 1 lost its events after its
+    previous one: the span opens there (an op with no count and no task, before the next event
+    of any CPU), and the report still counts one marker."""
+    from tracekit.check import text_report
+    from tracekit.normalize.core import LOSS_START
+
+    path = tmp_path / "overrun.txt"
+    text = (TRACES / "real" / "linux-6.1.0-57-default-probes/vma_split.txt").read_text()
+    path.write_text(overrun(text, 1, 30, 82))
+    res = run_check([str(path)])
+    lost = res.replayed.ops.filter(pl.col("op") == "lost_events")
+    assert lost.select("line", "cpu", "pid", "func", "count").rows() == [
+        (30, 1, None, LOSS_START, None),
+        (39, 1, None, "lost_events", 44),
+    ]
+    # what was alive when it opened is uncertain from there, before the marker
+    assert res.replayed.states.filter(
+        pl.col("line").is_between(30, 38), pl.col("object") == 0xFF2427C7D5D62000
+    )["uncertain"].all()
+    assert any(
+        "events were lost (1 marker(s), 44 events counted)" in line for line in text_report(res)
+    )
+
+
+def test_a_capture_that_ends_before_any_framebuffer_destroy(tmp_path: Path) -> None:
+    """Whether a framebuffer holds a handle reference shows only after a destroy: a capture cut
+    before the first one does not compare the handle counts of the objects framebuffers looked
+    up (7.3 counts one more than its handles; 6.1 does not)."""
+    text = (TRACES / "real" / "linux-7.3/cirrus_flip.txt").read_text().split("\n")
+    first_destroy = next(i for i, line in enumerate(text) if "drm_gem_fb_destroy:" in line)
+    path = tmp_path / "short.txt"
+    path.write_text("\n".join(text[:first_destroy]))
+    disagree, findings, skipped = _check(path)
+    assert disagree.height == 0, disagree
+    assert findings.filter(pl.col("verdict") == "error").height == 0, findings
+    assert skipped.get("framebuffer handle unknown", 0) > 0

@@ -551,31 +551,22 @@ def _message(template: str, row: dict[str, Any]) -> str:
 
 
 def _dmabuf_uncertain(states: pl.DataFrame, hits: pl.DataFrame) -> pl.Series:
-    """Per hit, whether events were lost (or the clock went back) while the dma-buf it touches
-    was alive: between its export and the hit. A dma-buf's references are held by fds, mappings
-    and importers, any of which the lost span may have made or dropped (an object's
-    ``uncertain`` says the same of the object)."""
+    """Per hit, whether events were lost (or the clock went back) while a dma-buf at the
+    address it touches was alive: between the first export there and the hit. A dma-buf's
+    references are held by fds, mappings and importers, any of which the lost span may have
+    made or dropped, and the fds and mappings replay ties to the address may be an earlier
+    dma-buf's whose close or release was lost (an object's ``uncertain`` says the same of the
+    object)."""
     if not hits["dmabuf"].is_not_null().any():
         return pl.repeat(False, hits.height, dtype=pl.Boolean, eager=True)
     exports = (
         states.filter((pl.col("op") == "dmabuf_export") & pl.col("dmabuf").is_not_null())
-        .select("source", "dmabuf", pl.col("seq").alias("_export"))
-        .unique()
-        .sort("_export")
+        .group_by("source", "dmabuf")
+        .agg(pl.col("seq").min().alias("_export"))
     )
     at = (
         hits.select("source", "seq", "dmabuf")
-        .with_row_index("_h")
-        .sort("seq")
-        .join_asof(
-            exports,
-            left_on="seq",
-            right_on="_export",
-            by=["source", "dmabuf"],
-            strategy="backward",
-            check_sortedness=False,
-        )
-        .sort("_h")
+        .join(exports, on=["source", "dmabuf"], how="left", maintain_order="left")
         .pipe(_last_loss, states, "seq")
     )
     return at.select((pl.col("_loss") > pl.col("_export")).fill_null(False)).to_series()

@@ -10,7 +10,8 @@ released later by a file close, an exit or a framebuffer destroy that the model 
 to what it saw made. So the sample is *not compared* (``comparable`` false, with the reason)
 when:
 
-- ``first seen mid-life``: the object or dma-buf was not created (exported) in the capture;
+- ``first seen mid-life``: the object or dma-buf was not created (exported) in the capture, or
+  the dma-buf was exported from an object that was not;
 - ``events lost``: events may have been lost after it was created (``CPU:N [LOST M EVENTS]``
   since that CPU's previous event; a ring buffer overrun since the capture's start, up to each
   CPU's first event). For a dma-buf, after the first export at its address: the fds the model
@@ -35,6 +36,11 @@ when:
   :func:`tracekit.normalize.dialects.hidden_fds` adds its reference where the fd is first used).
   When the fd was made is unknown: from the dma-buf's export up to that use, and at the first
   sample after it (a sample in between may have counted the reference already);
+- ``framebuffer handle unknown``: a ``handle_count`` of an object a framebuffer looked up, from
+  the lookup on, in a capture that shows no framebuffer destroy. Whether this kernel's
+  framebuffers hold a handle reference (``drm_gem_fb_init_with_funcs`` takes one on 6.12.y and
+  from 6.16, with no event) is shown only by what follows a destroy
+  (:func:`tracekit.normalize.dialects.framebuffer_objects`);
 - ``poll not traced``: an ``f_count`` that differs from the model's by what an unseen
   ``poll()`` can explain, in a capture that shows no ``dma_buf_poll`` (the rig's own probe set
   does not probe it, and no probe set traces the poll syscall). Polling a dma-buf takes a file
@@ -60,6 +66,7 @@ from collections import defaultdict
 import polars as pl
 
 from tracekit.normalize.calls import CLOCK_JUMP
+from tracekit.normalize.core import CALL_BOUNDARIES, CALL_STARTS
 from tracekit.normalize.dialects import THREAD_EXIT, TRACED_SYSCALL, UNSEEN_FD
 from tracekit.schema import FD_TABLE
 
@@ -83,19 +90,16 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     polled = set(ops.filter(pl.col("func") == "dma_buf_poll")["source"].unique().to_list())
     exports = _exported_objects(ops)
     in_flight = _job_spans(ops)
+    fb_lookups = _fb_handles_unknown(ops)
     last_f_count: dict[tuple[str, int], int] = {}  # (source, dma-buf) -> seq of its last sample
     windows = _loss_windows(ops)
-    events = (
-        ops.filter(pl.col("op").is_in(["create", "dmabuf_export", "dmabuf_release"]))
-        .select("source", "seq", pl.col("op").cast(pl.String), "object", "generation", "dmabuf")
-        .iter_rows()
-    )
+    events = _made(ops).iter_rows()
     # per source, the ops that make a counter known or forgotten, in seq order
-    by_source: dict[str, list[tuple[int, str, int | None, int | None, int | None]]] = defaultdict(
-        list
+    by_source: dict[str, list[tuple[int, str, int | None, int | None, int | None, int | None]]] = (
+        defaultdict(list)
     )
-    for source, seq, op, obj, gen, db in events:
-        by_source[source].append((seq, op, obj, gen, db))
+    for source, seq, op, obj, gen, db, begun in events:
+        by_source[source].append((seq, op, obj, gen, db, begun))
     born: dict[tuple[str, int | None, int | None, str], int] = {}  # -> seq of its create/export
     # a dma-buf address's first export: fds and mappings the model ties to the address may be
     # an earlier dma-buf's, whose close or release a lost span hid
@@ -114,13 +118,19 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
         evs = by_source.get(source, [])
         i = cursor[source]
         while i < len(evs) and evs[i][0] <= seq:
-            e_seq, op, e_obj, e_gen, e_db = evs[i]
-            if op == "create":
+            e_seq, op, e_obj, e_gen, e_db, begun = evs[i]
+            if op == "create" and begun is not None:
                 for c in OBJECT_COUNTERS:
-                    born[(source, e_obj, e_gen or 0, c)] = e_seq
+                    born[(source, e_obj, e_gen or 0, c)] = begun
             elif op == "dmabuf_export":
-                for c in DMABUF_COUNTERS:
-                    born[(source, e_db, None, c)] = e_seq
+                # of an object first seen mid-life, its count rests on the object's unknown
+                # state too: whether it has a handle decides whether an import of it back takes
+                # a reference (dialects.reattached_dma_bufs)
+                if begun is not None and (
+                    e_obj is None or (source, e_obj, e_gen or 0, "refcount") in born
+                ):
+                    for c in DMABUF_COUNTERS:
+                        born[(source, e_db, None, c)] = begun
                 first_export.setdefault((source, e_db), e_seq)
                 if e_db is not None:
                     polls.pop((source, e_db), None)
@@ -142,6 +152,8 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             reason = "thread exit"
         elif key not in born:
             reason = "first seen mid-life"
+        elif counter == "handle_count" and fb_lookups.get((source, obj, gen or 0), seq + 1) <= seq:
+            reason = "framebuffer handle unknown"
         elif lost := next(
             (
                 why
@@ -182,7 +194,9 @@ def _loss_windows(ops: pl.DataFrame) -> dict[str, list[tuple[int, int, str]]]:
     """Per source, the spans ``(a, b, why)`` of seqs in which events may have been lost: a value
     known since before ``b`` and sampled after ``a`` may have changed unseen.
 
-    - ``CPU:N [LOST M EVENTS]``: since CPU N's previous op;
+    - ``CPU:N [LOST M EVENTS]``: since CPU N's previous op, or the start of the syscall its task
+      was in then: what the rest of the call would have shown (a return probe that names the
+      call site, say) may decide what the model made of the call's earlier events;
     - ``##### CPU N buffer started ####`` (an overrun): CPU N's events before it may be gone,
       since the capture's start (the marker precedes each CPU's first event once any CPU
       overran, whether this one did or not);
@@ -195,7 +209,8 @@ def _loss_windows(ops: pl.DataFrame) -> dict[str, list[tuple[int, int, str]]]:
     if lost.height == 0:
         return {}
     out: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
-    on_cpu = ops.filter(pl.col("op") != "lost_events").select("source", "seq", "cpu")
+    on_cpu = ops.filter(pl.col("op") != "lost_events").select("source", "seq", "cpu", "pid")
+    calls = ops.filter(pl.col("op").is_in(CALL_STARTS)).select("source", "seq", "pid")
     markers = set(lost.filter(pl.col("func") == "buffer_started")["source"].to_list())
     for source, seq, cpu, func in lost.iter_rows():
         mine = on_cpu.filter(pl.col("source") == source)
@@ -203,8 +218,16 @@ def _loss_windows(ops: pl.DataFrame) -> dict[str, list[tuple[int, int, str]]]:
         if func == "buffer_started":
             out[source].append((-1, seq, why))
         elif cpu is not None:
-            before = mine.filter((pl.col("cpu") == cpu) & (pl.col("seq") < seq))["seq"].max()
-            out[source].append((-1 if before is None else int(before), seq, why))  # type: ignore[arg-type]
+            prior = mine.filter((pl.col("cpu") == cpu) & (pl.col("seq") < seq)).tail(1)
+            start = -1
+            if prior.height:
+                start, pid = prior.row(0)[1], prior.row(0)[3]
+                begun = calls.filter(
+                    (pl.col("source") == source) & (pl.col("pid") == pid) & (pl.col("seq") <= start)
+                )["seq"].max()
+                if begun is not None:
+                    start = int(begun) - 1  # type: ignore[arg-type]
+            out[source].append((start, seq, why))
         elif source not in markers:
             firsts = mine.group_by("cpu").agg(pl.col("seq").min())["seq"]
             if firsts.len():
@@ -296,6 +319,74 @@ def _unseen_fds(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, int,
     for key, uses in open_uses.items():
         out[key].extend((a, e, 1 << 62) for a, e in uses)
     return dict(out)
+
+
+def _made(ops: pl.DataFrame) -> pl.DataFrame:
+    """The creates, exports and releases, in seq order, with ``begun``: where what they make
+    starts to be known, the start of the syscall they are in (the rest of that call, before
+    them, may have set up what they make: a capture that loses its start, or begins after it,
+    may not show that an object is an import). Null when the task's syscall began before the
+    capture (it shows the task's syscalls, but none before this op); the op itself when the
+    capture shows none of the task's syscalls."""
+    made = ops.filter(pl.col("op").is_in(["create", "dmabuf_export", "dmabuf_release"])).select(
+        "source", "seq", pl.col("op").cast(pl.String), "object", "generation", "dmabuf", "pid"
+    )
+    starts = ops.filter(pl.col("op").is_in(CALL_STARTS)).select(
+        "source", "pid", pl.col("seq").alias("_begun")
+    )
+    tasks = (
+        ops.filter(pl.col("op").is_in(CALL_BOUNDARIES))
+        .select("source", "pid")
+        .unique()
+        .with_columns(_calls=pl.lit(True))
+    )
+    return (
+        made.sort("seq")
+        .join_asof(
+            starts.sort("_begun"),
+            left_on="seq",
+            right_on="_begun",
+            by=["source", "pid"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .join(tasks, on=["source", "pid"], how="left", maintain_order="left")
+        .select(
+            "source",
+            "seq",
+            "op",
+            "object",
+            "generation",
+            "dmabuf",
+            begun=pl.when(pl.col("_begun").is_not_null())
+            .then(pl.col("_begun"))
+            .when(pl.col("_calls").fill_null(False))
+            .then(pl.lit(None, pl.Int64))
+            .otherwise(pl.col("seq")),
+        )
+        .sort("source", "seq", maintain_order=True)
+    )
+
+
+def _fb_handles_unknown(ops: pl.DataFrame) -> dict[tuple[str, int, int], int]:
+    """Per (source, object, generation), its first framebuffer lookup, in the sources that show
+    framebuffer lookups and no framebuffer destroy."""
+    if "owner" not in ops.columns:  # (a frame of the ops that count, without their owners)
+        return {}
+    fb = pl.col("owner") == "fb"
+    lookups = ops.filter((pl.col("op") == "get") & fb & pl.col("object").is_not_null()).join(
+        ops.filter((pl.col("op") == "put") & fb).select("source").unique(),
+        on="source",
+        how="anti",
+        maintain_order="none",
+    )
+    first = lookups.group_by("source", "object", "generation").agg(pl.col("seq").min())
+    return {
+        (source, obj, gen or 0): seq
+        for source, obj, gen, seq in first.select(
+            "source", "object", "generation", "seq"
+        ).iter_rows()
+    }
 
 
 def _exported_objects(
