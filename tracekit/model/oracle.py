@@ -131,7 +131,7 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
                 ):
                     for c in DMABUF_COUNTERS:
                         born[(source, e_db, None, c)] = begun
-                first_export.setdefault((source, e_db), e_seq)
+                first_export.setdefault((source, e_db), e_seq if begun is None else begun)
                 if e_db is not None:
                     polls.pop((source, e_db), None)
             elif e_seq < seq:  # released: a dma-buf at this address again is another one
