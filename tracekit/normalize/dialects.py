@@ -126,18 +126,24 @@ def imported_vmaps(ops: pl.DataFrame) -> pl.DataFrame:
     if vm.height == 0:
         return ops
     # handed to the dma-buf: the task's next op is that dma-buf's own vmap/vunmap; or none at
-    # all, when the capture ends inside the call (what it would have been, this kernel's other
-    # importer vmaps say)
+    # all, when the capture ends inside the call, or none known, when events were lost before
+    # it (what it would have been, this kernel's other importer vmaps say)
+    task = ["source", "pid"]
     nxt = (
         ops.select("source", "seq", "pid", "op")
         .filter(~pl.col("op").is_in(CALLS))
         .sort(["source", "seq"])
-        .with_columns(_next=pl.col("op").shift(-1).over(["source", "pid"]))
+        .with_columns(_losses=(pl.col("op") == "lost_events").cum_sum().over("source"))
+        .with_columns(
+            _next=pl.col("op").shift(-1).over(task),
+            _lost=pl.col("_losses").shift(-1).over(task) > pl.col("_losses"),
+        )
     )
     delegated = nxt.filter(
         ((pl.col("op") == "vmap") & (pl.col("_next") == "dmabuf_vmap"))
         | ((pl.col("op") == "vunmap") & (pl.col("_next") == "dmabuf_vunmap"))
         | (pl.col("op").is_in(["vmap", "vunmap"]) & pl.col("_next").is_null())
+        | (pl.col("op").is_in(["vmap", "vunmap"]) & pl.col("_lost").fill_null(False))
     ).select("source", "seq", pl.lit(True).alias("_delegated"))
     vm = vm.join(delegated, on=["source", "seq"], how="left", maintain_order="left").with_columns(
         pl.col("_delegated").fill_null(False)
