@@ -11,11 +11,13 @@ to what it saw made. So the sample is *not compared* (``comparable`` false, with
 when:
 
 - ``first seen mid-life``: the object or dma-buf was not created (exported) in the capture, or
-  the dma-buf was exported from an object that was not;
-- ``events lost``: events may have been lost after it was created (``CPU:N [LOST M EVENTS]``
-  since that CPU's previous event; a ring buffer overrun since the capture's start, up to each
-  CPU's first event). For a dma-buf, after the first export at its address: the fds the model
-  ties to the address may be an earlier dma-buf's, whose close or release was lost;
+  in a syscall that began before it, or the dma-buf was exported from an object that was not;
+- ``events lost``: events may have been lost after it was created, counting from the start of
+  the syscall that created it (``CPU:N [LOST M EVENTS]`` since that CPU's previous event, or
+  the start of the syscall its task was in then; a ring buffer overrun since the capture's
+  start, up to each CPU's first event). For a dma-buf, after the first export at its address:
+  the fds the model ties to the address may be an earlier dma-buf's, whose close or release
+  was lost;
 - ``clock went back``: the same, across a line whose timestamp is below its CPU's previous line
   (two runs pasted into one report, a clock reset): what came around it is in no known order
   (:func:`tracekit.normalize.calls.order_events`);
@@ -100,7 +102,8 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     )
     for source, seq, op, obj, gen, db, begun in events:
         by_source[source].append((seq, op, obj, gen, db, begun))
-    born: dict[tuple[str, int | None, int | None, str], int] = {}  # -> seq of its create/export
+    # -> the seq its create or export's syscall began at: from there, a loss may hide its holders
+    born: dict[tuple[str, int | None, int | None, str], int] = {}
     # a dma-buf address's first export: fds and mappings the model ties to the address may be
     # an earlier dma-buf's, whose close or release a lost span hid
     first_export: dict[tuple[str, int | None], int] = {}
