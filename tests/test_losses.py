@@ -14,6 +14,7 @@ oracle learnt them (each comment says what went wrong):
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 
@@ -72,6 +73,9 @@ OVERRUNS = [
     # an importer's vmap just before the loss: the dma-buf vmap after it, which shows that 7.3
     # hands an import's vmaps to its exporter, was lost, and the capture's vmaps were counted
     ("linux-7.3/cirrus_prime_dirty.txt", 0, 190, 229),
+    # the start of PRIME_FD_TO_HANDLE was lost, and with it that the object made after the
+    # loss is an import: its vmaps were counted as its own, and its vunmap found none (TK002)
+    ("linux-6.12/cirrus_prime_dirty.txt", 0, 76, 87),
     # the only framebuffer destroy was lost: whether this kernel's framebuffers hold a handle
     # reference (7.3 does) was unknown, and the samples before the loss disagreed
     ("linux-7.3/cirrus_prime_dirty.txt", 0, 248, 266),
@@ -175,3 +179,49 @@ def test_a_capture_that_ends_before_any_framebuffer_destroy(tmp_path: Path) -> N
     assert disagree.height == 0, disagree
     assert findings.filter(pl.col("verdict") == "error").height == 0, findings
     assert skipped.get("framebuffer handle unknown", 0) > 0
+
+
+# the same kind of cut, at 30 places drawn once from a fixed seed: the same cuts in every run
+# (the search that found the cases above drew 1,000 such cuts)
+_CLEAN = sorted(
+    p.relative_to(TRACES / "real").as_posix()
+    for p in (TRACES / "real").glob("linux-*/*.txt")
+    if p.stem != "lost_events"
+)
+
+
+_NOT_YET = {
+    # linux-6.1/vgem_multi_file.txt, CPU 1 lines 65-111: the object was made in the lost span
+    # and exported after it, by an export that names no object (6.1's dma_buf_export_ret), so
+    # the oracle does not know its dma-buf rests on an object first seen mid-life; importing it
+    # back counts one reference less than the kernel (f_count 5, model 6)
+    4: "a dma-buf exported after the loss from an object made in it, the export naming none",
+}
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        pytest.param(i, marks=pytest.mark.xfail(strict=True, reason=_NOT_YET[i]))
+        if i in _NOT_YET
+        else i
+        for i in range(30)
+    ],
+)
+def test_any_overrun_of_a_real_capture_is_inconclusive_not_wrong(tmp_path: Path, draw: int) -> None:
+    rng = random.Random(draw)
+    capture = rng.choice(_CLEAN)
+    text = (TRACES / "real" / capture).read_text()
+    by_cpu: dict[int, list[int]] = {}
+    for i, line in enumerate(text.split("\n")):
+        if m := _CPU.match(line):
+            by_cpu.setdefault(int(m[1]), []).append(i + 1)
+    cpu = rng.choice(sorted(c for c, lines in by_cpu.items() if len(lines) > 1))
+    mine = by_cpu[cpu]
+    first = rng.randrange(len(mine) - 1)
+    last = min(first + rng.randrange(60), len(mine) - 2)
+    path = tmp_path / "overrun.txt"
+    path.write_text(overrun(text, cpu, mine[first], mine[last]))
+    disagree, findings, _ = _check(path)
+    assert disagree.height == 0, (capture, cpu, mine[first], mine[last], disagree)
+    assert findings.filter(pl.col("verdict") == "error").height == 0, (capture, findings)

@@ -52,6 +52,7 @@ import polars as pl
 from tracekit.condition import columns_of, compile_condition
 from tracekit.errors import GrammarError
 from tracekit.model.engine import single_source
+from tracekit.normalize.core import LOSS_START
 from tracekit.resources import data_dir
 from tracekit.schema import STATES
 
@@ -572,6 +573,30 @@ def _dmabuf_uncertain(states: pl.DataFrame, hits: pl.DataFrame) -> pl.Series:
     return at.select((pl.col("_loss") > pl.col("_export")).fill_null(False)).to_series()
 
 
+def _in_loss_span(states: pl.DataFrame, hits: pl.DataFrame) -> pl.Series:
+    """Per hit, whether it lies in a span where a CPU was losing events: after the op that opens
+    it (:data:`~tracekit.normalize.core.LOSS_START`, right after that CPU's previous event) and
+    before the marker. What the lost events did to any object then, one made in the span
+    included, may come before the hit."""
+    opened = (
+        states.filter(pl.col("op") == "lost_events")
+        .select("source", "seq", _open=pl.col("func") == LOSS_START)
+        .unique(["source", "seq"], keep="first")
+        .sort("seq")
+    )
+    if hits.height == 0 or not opened["_open"].any():
+        return pl.repeat(False, hits.height, dtype=pl.Boolean, eager=True)
+    return (
+        hits.select("source", "seq")
+        .with_row_index("_h")
+        .sort("seq")
+        .join_asof(opened, on="seq", by="source", strategy="backward", check_sortedness=False)
+        .sort("_h")
+        .select(pl.col("_open").fill_null(False))
+        .to_series()
+    )
+
+
 def evaluate(states: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
     """Run ``rules`` over replay ``states``: the FINDINGS table."""
     needed = set().union(*(rule.columns for rule in rules))
@@ -606,6 +631,7 @@ def evaluate(states: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
             )
             | (pl.col("dmabuf").is_not_null() & ~pl.col("db_start_known").fill_null(False))
             | _dmabuf_uncertain(states, hits)
+            | _in_loss_span(states, hits)
             | rule.unsettled
         )
         for row in hits.iter_rows(named=True):

@@ -552,28 +552,50 @@ CALL_BOUNDARIES = (*CALL_STARTS, "syscall_exit", "ioctl_exit")
 
 
 def _drop_creates_begun_unseen(ops: pl.DataFrame) -> pl.DataFrame:
-    """Drop the creates of a syscall that began before the capture: those of a task whose
-    syscalls the capture shows, before the first one it shows start. What the call did before
-    them is not in the capture (that the object is an import, say: a capture that starts
-    inside PRIME_FD_TO_HANDLE shows drm_gem_private_object_init, not the import around it), so
-    the object is first seen mid-life, with what it is still unknown."""
+    """Drop the creates of a syscall whose start the capture does not fully show: those of a
+    task whose syscalls the capture shows, before the first one it shows start (the syscall
+    began before the capture), or after events were lost since its syscall started. What the
+    call did before them is not all in the capture (that the object is an import, say: a
+    capture that starts inside PRIME_FD_TO_HANDLE shows drm_gem_private_object_init, not the
+    import around it), so the object is first seen mid-life, with what it is still unknown."""
     bounds = ops.filter(pl.col("op").is_in(CALL_BOUNDARIES) & pl.col("pid").is_not_null())
     if bounds.height == 0:
         return ops
-    first_start = (
-        bounds.group_by("source", "pid")
-        .agg(pl.col("seq").filter(pl.col("op").is_in(CALL_STARTS)).min().alias("_first"))
-        .with_columns(pl.col("_first").fill_null(1 << 62))
+    tasks = bounds.select("source", "pid").unique()
+    starts = bounds.filter(pl.col("op").is_in(CALL_STARTS)).select(
+        "source", "pid", pl.col("seq").alias("_begun")
     )
-    early = (
+    losses = ops.filter(pl.col("op") == "lost_events").select(
+        "source", pl.col("seq").alias("_loss")
+    )
+    creates = (
         ops.filter(pl.col("op") == "create")
         .select("_oid", "source", "pid", "seq")
-        .join(first_start, on=["source", "pid"], how="inner", maintain_order="none")
-        .filter(pl.col("seq") < pl.col("_first"))
+        .join(tasks, on=["source", "pid"], how="semi", maintain_order="none")
+        .sort("seq")
+        .join_asof(
+            starts.sort("_begun"),
+            left_on="seq",
+            right_on="_begun",
+            by=["source", "pid"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .join_asof(
+            losses.sort("_loss"),
+            left_on="seq",
+            right_on="_loss",
+            by="source",
+            strategy="backward",
+            check_sortedness=False,
+        )
     )
-    if early.height == 0:
+    unseen = creates.filter(
+        pl.col("_begun").is_null() | (pl.col("_loss") >= pl.col("_begun")).fill_null(False)
+    )
+    if unseen.height == 0:
         return ops
-    return ops.filter(~pl.col("_oid").is_in(early["_oid"].implode()))
+    return ops.filter(~pl.col("_oid").is_in(unseen["_oid"].implode()))
 
 
 def _in_oid_order(ops: pl.DataFrame) -> pl.DataFrame:
