@@ -76,6 +76,10 @@ OVERRUNS = [
     # the start of PRIME_FD_TO_HANDLE was lost, and with it that the object made after the
     # loss is an import: its vmaps were counted as its own, and its vunmap found none (TK002)
     ("linux-6.12/cirrus_prime_dirty.txt", 0, 76, 87),
+    # the object's handle was made in the lost span, its dma-buf exported after it: importing
+    # the dma-buf back, replay took the object for one without a handle, whose import takes a
+    # reference on the dma-buf (f_count 5, model 6)
+    ("linux-6.1/vgem_multi_file.txt", 1, 65, 111),
     # the only framebuffer destroy was lost: whether this kernel's framebuffers hold a handle
     # reference (7.3 does) was unknown, and the samples before the loss disagreed
     ("linux-7.3/cirrus_prime_dirty.txt", 0, 248, 266),
@@ -190,24 +194,7 @@ _CLEAN = sorted(
 )
 
 
-_NOT_YET = {
-    # linux-6.1/vgem_multi_file.txt, CPU 1 lines 65-111: the object was made in the lost span
-    # and exported after it, by an export that names no object (6.1's dma_buf_export_ret), so
-    # the oracle does not know its dma-buf rests on an object first seen mid-life; importing it
-    # back counts one reference less than the kernel (f_count 5, model 6)
-    4: "a dma-buf exported after the loss from an object made in it, the export naming none",
-}
-
-
-@pytest.mark.parametrize(
-    "draw",
-    [
-        pytest.param(i, marks=pytest.mark.xfail(strict=True, reason=_NOT_YET[i]))
-        if i in _NOT_YET
-        else i
-        for i in range(30)
-    ],
-)
+@pytest.mark.parametrize("draw", range(30))
 def test_any_overrun_of_a_real_capture_is_inconclusive_not_wrong(tmp_path: Path, draw: int) -> None:
     rng = random.Random(draw)
     capture = rng.choice(_CLEAN)

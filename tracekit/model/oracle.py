@@ -11,7 +11,8 @@ to what it saw made. So the sample is *not compared* (``comparable`` false, with
 when:
 
 - ``first seen mid-life``: the object or dma-buf was not created (exported) in the capture, or
-  in a syscall that began before it, or the dma-buf was exported from an object that was not;
+  in a syscall that began before it, or the dma-buf was exported from an object that was not,
+  or that was alive when events were lost;
 - ``events lost``: events may have been lost after it was created, counting from the start of
   the syscall that created it (``CPU:N [LOST M EVENTS]`` since that CPU's previous event, or
   the start of the syscall its task was in then; a ring buffer overrun since the capture's
@@ -126,11 +127,18 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
                 for c in OBJECT_COUNTERS:
                     born[(source, e_obj, e_gen or 0, c)] = begun
             elif op == "dmabuf_export":
-                # of an object first seen mid-life, its count rests on the object's unknown
-                # state too: whether it has a handle decides whether an import of it back takes
-                # a reference (dialects.reattached_dma_bufs)
+                # of an object first seen mid-life, or alive when events were lost, its count
+                # rests on the object's unknown state too: whether it has a handle decides
+                # whether an import of it back takes a reference (dialects.reattached_dma_bufs)
+                made = born.get((source, e_obj, e_gen or 0, "refcount"))
                 if begun is not None and (
-                    e_obj is None or (source, e_obj, e_gen or 0, "refcount") in born
+                    e_obj is None
+                    or (
+                        made is not None
+                        and not any(
+                            max(made, a) < min(e_seq, b) for a, b, _ in windows.get(source, ())
+                        )
+                    )
                 ):
                     for c in DMABUF_COUNTERS:
                         born[(source, e_db, None, c)] = begun
