@@ -69,7 +69,7 @@ from collections import defaultdict
 import polars as pl
 
 from tracekit.normalize.calls import CLOCK_JUMP
-from tracekit.normalize.core import CALL_BOUNDARIES, CALL_STARTS
+from tracekit.normalize.core import CALL_STARTS, syscall_begun
 from tracekit.normalize.dialects import THREAD_EXIT, TRACED_SYSCALL, UNSEEN_FD
 from tracekit.schema import FD_TABLE
 
@@ -342,26 +342,8 @@ def _made(ops: pl.DataFrame) -> pl.DataFrame:
     made = ops.filter(pl.col("op").is_in(["create", "dmabuf_export", "dmabuf_release"])).select(
         "source", "seq", pl.col("op").cast(pl.String), "object", "generation", "dmabuf", "pid"
     )
-    starts = ops.filter(pl.col("op").is_in(CALL_STARTS)).select(
-        "source", "pid", pl.col("seq").alias("_begun")
-    )
-    tasks = (
-        ops.filter(pl.col("op").is_in(CALL_BOUNDARIES))
-        .select("source", "pid")
-        .unique()
-        .with_columns(_calls=pl.lit(True))
-    )
     return (
-        made.sort("seq")
-        .join_asof(
-            starts.sort("_begun"),
-            left_on="seq",
-            right_on="_begun",
-            by=["source", "pid"],
-            strategy="backward",
-            check_sortedness=False,
-        )
-        .join(tasks, on=["source", "pid"], how="left", maintain_order="left")
+        syscall_begun(made, ops)
         .select(
             "source",
             "seq",
@@ -369,10 +351,8 @@ def _made(ops: pl.DataFrame) -> pl.DataFrame:
             "object",
             "generation",
             "dmabuf",
-            begun=pl.when(pl.col("_begun").is_not_null())
+            begun=pl.when(pl.col("_begun").is_not_null() | pl.col("_calls"))
             .then(pl.col("_begun"))
-            .when(pl.col("_calls").fill_null(False))
-            .then(pl.lit(None, pl.Int64))
             .otherwise(pl.col("seq")),
         )
         .sort("source", "seq", maintain_order=True)

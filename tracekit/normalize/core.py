@@ -551,28 +551,23 @@ CALL_STARTS = ("syscall_enter", "ioctl_enter", "fd_close", "task_exit")
 CALL_BOUNDARIES = (*CALL_STARTS, "syscall_exit", "ioctl_exit")
 
 
-def _drop_creates_begun_unseen(ops: pl.DataFrame) -> pl.DataFrame:
-    """Drop the creates of a syscall whose start the capture does not fully show: those of a
-    task whose syscalls the capture shows, before the first one it shows start (the syscall
-    began before the capture), or after events were lost since its syscall started. What the
-    call did before them is not all in the capture (that the object is an import, say: a
-    capture that starts inside PRIME_FD_TO_HANDLE shows drm_gem_private_object_init, not the
-    import around it), so the object is first seen mid-life, with what it is still unknown."""
-    bounds = ops.filter(pl.col("op").is_in(CALL_BOUNDARIES) & pl.col("pid").is_not_null())
-    if bounds.height == 0:
-        return ops
-    tasks = bounds.select("source", "pid").unique()
-    starts = bounds.filter(pl.col("op").is_in(CALL_STARTS)).select(
+def syscall_begun(rows: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` (with ``source``, ``pid`` and ``seq``; returned in seq order) with ``_begun``:
+    the seq at which the syscall each is in began, as ``ops`` show it (its task's last
+    :data:`CALL_STARTS` op at or before it). Null where the capture shows none before it: for a
+    task whose syscalls it shows (``_calls``), the syscall began before the capture; for one
+    whose syscalls it does not show, nothing is known."""
+    starts = ops.filter(pl.col("op").is_in(CALL_STARTS)).select(
         "source", "pid", pl.col("seq").alias("_begun")
     )
-    losses = ops.filter(pl.col("op") == "lost_events").select(
-        "source", pl.col("seq").alias("_loss")
+    tasks = (
+        ops.filter(pl.col("op").is_in(CALL_BOUNDARIES) & pl.col("pid").is_not_null())
+        .select("source", "pid")
+        .unique()
+        .with_columns(_calls=pl.lit(True))
     )
-    creates = (
-        ops.filter(pl.col("op") == "create")
-        .select("_oid", "source", "pid", "seq")
-        .join(tasks, on=["source", "pid"], how="semi", maintain_order="none")
-        .sort("seq")
+    return (
+        rows.sort("seq")
         .join_asof(
             starts.sort("_begun"),
             left_on="seq",
@@ -581,6 +576,27 @@ def _drop_creates_begun_unseen(ops: pl.DataFrame) -> pl.DataFrame:
             strategy="backward",
             check_sortedness=False,
         )
+        .join(tasks, on=["source", "pid"], how="left", maintain_order="left")
+        .with_columns(pl.col("_calls").fill_null(False))
+    )
+
+
+def _drop_creates_begun_unseen(ops: pl.DataFrame) -> pl.DataFrame:
+    """Drop the creates of a syscall whose start the capture does not fully show: those of a
+    task whose syscalls the capture shows, before the first one it shows start (the syscall
+    began before the capture), or after events were lost since its syscall started. What the
+    call did before them is not all in the capture (that the object is an import, say: a
+    capture that starts inside PRIME_FD_TO_HANDLE shows drm_gem_private_object_init, not the
+    import around it), so the object is first seen mid-life, with what it is still unknown."""
+    creates = ops.filter(pl.col("op") == "create").select("_oid", "source", "pid", "seq")
+    if creates.height == 0:
+        return ops
+    losses = ops.filter(pl.col("op") == "lost_events").select(
+        "source", pl.col("seq").alias("_loss")
+    )
+    unseen = (
+        syscall_begun(creates, ops)
+        .filter("_calls")
         .join_asof(
             losses.sort("_loss"),
             left_on="seq",
@@ -589,9 +605,7 @@ def _drop_creates_begun_unseen(ops: pl.DataFrame) -> pl.DataFrame:
             strategy="backward",
             check_sortedness=False,
         )
-    )
-    unseen = creates.filter(
-        pl.col("_begun").is_null() | (pl.col("_loss") >= pl.col("_begun")).fill_null(False)
+        .filter(pl.col("_begun").is_null() | (pl.col("_loss") >= pl.col("_begun")).fill_null(False))
     )
     if unseen.height == 0:
         return ops
