@@ -11,14 +11,15 @@ to what it saw made. So the sample is *not compared* (``comparable`` false, with
 when:
 
 - ``first seen mid-life``: the object or dma-buf was not created (exported) in the capture, or
-  in a syscall that began before it, or the dma-buf was exported from an object that was not,
-  or that was alive when events were lost;
+  in a syscall that began before it, or the dma-buf was exported from an object that was not;
 - ``events lost``: events may have been lost after it was created, counting from the start of
   the syscall that created it (``CPU:N [LOST M EVENTS]`` since that CPU's previous event, or
   the start of the syscall its task was in then; a ring buffer overrun since the capture's
   start, up to each CPU's first event). For a dma-buf, after the first export at its address:
   the fds the model ties to the address may be an earlier dma-buf's, whose close or release
-  was lost;
+  was lost. For a dma-buf exported from an object alive when events were lost, from its export
+  on: whether the object still has a handle decides whether importing the dma-buf back takes a
+  reference on it;
 - ``clock went back``: the same, across a line whose timestamp is below its CPU's previous line
   (two runs pasted into one report, a clock reset): what came around it is in no known order
   (:func:`tracekit.normalize.calls.order_events`);
@@ -108,6 +109,9 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     # a dma-buf address's first export: fds and mappings the model ties to the address may be
     # an earlier dma-buf's, whose close or release a lost span hid
     first_export: dict[tuple[str, int | None], int] = {}
+    # a dma-buf exported from an object alive when events were lost: why its object's state,
+    # and so its own count, is not known
+    inherited: dict[tuple[str, int | None], str] = {}
     cursor: dict[str, int] = defaultdict(int)
     comparable: list[bool] = []
     why: list[str | None] = []
@@ -131,17 +135,21 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
                 # rests on the object's unknown state too: whether it has a handle decides
                 # whether an import of it back takes a reference (dialects.reattached_dma_bufs)
                 made = born.get((source, e_obj, e_gen or 0, "refcount"))
-                if begun is not None and (
-                    e_obj is None
-                    or (
-                        made is not None
-                        and not any(
-                            max(made, a) < min(e_seq, b) for a, b, _ in windows.get(source, ())
-                        )
-                    )
-                ):
+                if begun is not None and (e_obj is None or made is not None):
                     for c in DMABUF_COUNTERS:
                         born[(source, e_db, None, c)] = begun
+                    inherited.pop((source, e_db), None)
+                    if made is not None:
+                        lost_then = next(
+                            (
+                                w
+                                for a, b, w in windows.get(source, ())
+                                if max(made, a) < min(e_seq, b)
+                            ),
+                            None,
+                        )
+                        if lost_then is not None:
+                            inherited[(source, e_db)] = lost_then
                 first_export.setdefault((source, e_db), e_seq if begun is None else begun)
                 if e_db is not None:
                     polls.pop((source, e_db), None)
@@ -163,6 +171,8 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             reason = "thread exit"
         elif key not in born:
             reason = "first seen mid-life"
+        elif is_db and (source, obj) in inherited:
+            reason = inherited[(source, obj)]
         elif counter == "handle_count" and fb_lookups.get((source, obj, gen or 0), seq + 1) <= seq:
             reason = "framebuffer handle unknown"
         elif lost := next(

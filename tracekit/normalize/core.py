@@ -591,9 +591,10 @@ def _drop_creates_begun_unseen(ops: pl.DataFrame) -> pl.DataFrame:
     creates = ops.filter(pl.col("op") == "create").select("_oid", "source", "pid", "seq")
     if creates.height == 0:
         return ops
-    losses = ops.filter(pl.col("op") == "lost_events").select(
-        "source", pl.col("seq").alias("_loss")
-    )
+    # lost, not a clock that went back: what came around a jump is all in the capture
+    losses = ops.filter(
+        (pl.col("op") == "lost_events") & pl.col("func").ne_missing(CLOCK_JUMP)
+    ).select("source", pl.col("seq").alias("_loss"))
     unseen = (
         syscall_begun(creates, ops)
         .filter("_calls")
