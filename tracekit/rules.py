@@ -317,11 +317,13 @@ def _failed_calls(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
 
 def _last_loss(frame: pl.DataFrame, states: pl.DataFrame, at: str) -> pl.DataFrame:
     """``frame`` (in its order) with ``_loss``: the seq of the last ``lost_events`` op (events
-    lost, the clock went back) of its source at or before its column ``at``, if any."""
+    lost, the clock went back) of its source at or before its column ``at``, if any; and
+    ``_opens``, whether that op opens a CPU's loss span
+    (:data:`~tracekit.normalize.core.LOSS_START`), whose marker is still to come."""
     losses = (
         states.filter(pl.col("op") == "lost_events")
-        .select("source", pl.col("seq").alias("_loss"))
-        .unique()
+        .select("source", pl.col("seq").alias("_loss"), _opens=pl.col("func") == LOSS_START)
+        .unique(["source", "_loss"], keep="first", maintain_order=True)
         .sort("_loss")
     )
     return (
@@ -578,21 +580,9 @@ def _in_loss_span(states: pl.DataFrame, hits: pl.DataFrame) -> pl.Series:
     it (:data:`~tracekit.normalize.core.LOSS_START`, right after that CPU's previous event) and
     before the marker. What the lost events did to any object then, one made in the span
     included, may come before the hit."""
-    opened = (
-        states.filter(pl.col("op") == "lost_events")
-        .select("source", "seq", _open=pl.col("func") == LOSS_START)
-        .unique(["source", "seq"], keep="first")
-        .sort("seq")
-    )
-    if hits.height == 0 or not opened["_open"].any():
-        return pl.repeat(False, hits.height, dtype=pl.Boolean, eager=True)
     return (
-        hits.select("source", "seq")
-        .with_row_index("_h")
-        .sort("seq")
-        .join_asof(opened, on="seq", by="source", strategy="backward", check_sortedness=False)
-        .sort("_h")
-        .select(pl.col("_open").fill_null(False))
+        _last_loss(hits.select("source", "seq"), states, "seq")
+        .select(pl.col("_opens").fill_null(False))
         .to_series()
     )
 
