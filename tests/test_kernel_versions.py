@@ -6,8 +6,8 @@ in traces/real/README.md). Against 6.1 and 6.12 they show three differences no e
 - drm_gem_shmem_vunmap_locked is inlined into the object's vunmap callback: only the dispatcher
   (drm_gem_vunmap, drm_gem_dmabuf_vunmap) shows a vunmap;
 - drm_gem_unpin is inlined into drm_gem_map_detach (from 6.17), while the attach's pin shows;
-- a vmap pins (drm_gem_shmem_pin_locked inside drm_gem_shmem_vmap_locked), and since 6.10 only an
-  object's first pin takes a pages reference (pages_pin_count).
+- a vmap pins (drm_gem_shmem_pin_locked inside drm_gem_shmem_vmap_locked), and only an object's
+  first pin takes a pages reference (pages_pin_count). On 6.12 every pin still takes one.
 
 Debian's PREEMPT_RT build of 6.12.117 (traces/real/linux-6.12-rt) shows none of them: the same
 kernel code, printed in other lines, normalises to the same ops as the non-RT build.
@@ -81,13 +81,30 @@ def test_only_the_first_pin_takes_pages(kernel: str) -> None:
 
 
 def test_on_6_12_the_first_pin_still_takes_the_inlined_pages_reference() -> None:
-    """6.12 inlines the get_pages of drm_gem_shmem_pin_locked (its put_pages, at the last unpin,
-    is probed): the attach's pin, the object's first, gets the pages reference added."""
+    """6.12 inlines the get_pages of drm_gem_shmem_pin_locked (its put_pages, at each unpin, is
+    probed): the attach's pin, the object's first, gets the pages reference added."""
     ops = _ops(TRACES / "real" / "linux-6.12" / "cirrus_prime.txt")
     added = ops.filter(pl.col("func").str.contains("pages reference, no event"))
     assert added["op"].to_list() == ["get_pages"]
     first_pin = ops.filter((pl.col("op") == "pin") & (pl.col("object") == added["object"][0]))
     assert added["seq"][0] == first_pin["seq"][0]
+
+
+def test_on_6_12_every_pin_takes_the_inlined_pages_reference() -> None:
+    """6.12 has no pages_pin_count yet: a BO attached to two importing files is pinned twice,
+    and the kernel's pages_use_count (sampled by the dma-buf mmap's get_pages that follows) is
+    2. No pin of the capture shows its get_pages, so each gets one added; in 6.1 and 6.16+
+    captures pins show theirs, and a second pin there adds none."""
+    path = TRACES / "real" / "linux-6.12.118" / "random_s2.txt"
+    ops = _ops(path)
+    added = ops.filter(pl.col("func").str.contains("pages reference, no event"))
+    pins = ops.filter(pl.col("op") == "pin")
+    assert pins.height >= 4 and added.height == pins.height
+    assert added.select("object", "seq").rows() == pins.select("object", "seq").rows()
+    rep = replay_paths([str(path)])
+    assert rep.disagreements.height == 0
+    after_two = rep.verified.filter(pl.col("line") == 226)
+    assert after_two.select("counter", "kernel", "model").rows() == [("pages_use_count", 2, 2)]
 
 
 @pytest.mark.parametrize("kernel", (*NEW, "linux-6.12-rt"))

@@ -372,3 +372,16 @@ def test_added_rows_go_where_a_stable_sort_puts_them(
         mp.setattr(dialects, "_FEW", few)
         assert dialects.with_added(ops, extra).equals(want)
         assert dialects.with_added(ops, extra, before=True).equals(want_before)
+
+
+def test_a_framebuffer_address_used_again_names_only_its_own_objects() -> None:
+    """A framebuffer struct is kmalloc'd: three framebuffers in a row got one address in this
+    random walk (traces/real/linux-6.1.0-57-default-probes/random_s4.txt). Only the third was
+    scanned out; its drm_gem_fb_vmap names its BO, and that names the objects of the destroy
+    that ends that framebuffer, not of the two destroys before it (one of them ran before the
+    vmapped BO was even created, and was read as an underflow of it)."""
+    ops = _norm(TRACES / "real/linux-6.1.0-57-default-probes/random_s4.txt").ops
+    destroys = ops.filter((pl.col("op") == "put") & (pl.col("owner") == "fb"))
+    assert destroys["fb"].n_unique() == 1 and destroys["line"].to_list() == [138, 480, 1375]
+    vmapped = ops.filter((pl.col("line") == 959) & (pl.col("op") == "vmap"))["object"].item()
+    assert destroys["object"].to_list() == [None, None, vmapped]

@@ -31,6 +31,10 @@ HIDDEN = {
     "scm_rights": {"fds not traced"},  # the child that receives the fd is not traced
     "dup_fds": {"fd installed unseen"},  # dup, dup2 and fcntl are not traced
     "cirrus_flip": set(),  # no dma-buf: nothing for an untraced fd to hide
+    # random walks (random_ops.c): a forked child's copies of the fds, and dup is not traced
+    "random_s2": {"fds not traced"},
+    "random_s4": {"fd installed unseen", "fds not traced"},
+    "random_s10": {"fd installed unseen", "fds not traced"},
     "fb_order": set(),
 }
 # on 6.1, CPU 1's buffer starts mid-capture: what it may have lost is not held against the model

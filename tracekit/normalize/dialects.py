@@ -31,11 +31,14 @@ ops so that the model counts as the kernel did. They run at the end of normalisa
   6.17 and later show no drm_gem_unpin or drm_gem_shmem_unpin_locked there, while the attach's pin
   still shows (drm_gem_shmem_pin_locked).
 - :func:`pin_pages`: a shmem pin takes a pages reference. On 6.1 every drm_gem_shmem_pin calls
-  drm_gem_shmem_get_pages, which is probed. Since 6.10 pins are counted in pages_pin_count and
-  only the first pin takes pages (and the last unpin puts them): "if
-  (refcount_inc_not_zero(&shmem->pages_pin_count)) return 0; ret =
-  drm_gem_shmem_get_pages_locked(shmem);". 6.12 inlines that get_pages into
-  drm_gem_shmem_pin_locked, so the first pin's reference is taken without an event.
+  drm_gem_shmem_get_pages, which is probed. 6.12 still takes one at every pin, but inlines the
+  get_pages into drm_gem_shmem_pin_locked, so no pin shows it: the kernel's own
+  pages_use_count is 2 after two PRIME attaches of one object (one per importing file). Later
+  kernels count pins in pages_pin_count, and only the first pin takes pages (and the last unpin
+  puts them): "if (refcount_inc_not_zero(&shmem->pages_pin_count)) return 0; ret =
+  drm_gem_shmem_get_pages_locked(shmem);"; that get_pages_locked shows. So in a capture where
+  no pin shows its get_pages, every pin takes one; where some do, a first pin that does not
+  (its event lost) takes one.
 - :func:`framebuffer_objects`: which objects a framebuffer's destroy puts. The framebuffer's
   vmaps name them (drm_gem_fb_vmap -> drm_gem_vmap(obj)); on kernels where a framebuffer also
   holds a handle reference (6.12.y: drm_gem_fb_init_with_funcs takes
@@ -348,8 +351,9 @@ def hidden_detach_unpins(ops: pl.DataFrame) -> pl.DataFrame:
 
 
 def pin_pages(ops: pl.DataFrame) -> pl.DataFrame:
-    """Add the pages reference a shmem object's first pin takes when no get_pages event shows
-    it (and the put of its last unpin the same way)."""
+    """Add the pages reference a shmem pin takes when no get_pages event shows it: every pin's
+    in a capture where none shows (6.12), else a first pin's; and the put of a last unpin the
+    same way."""
     shmem = _shmem_objects(ops)
     pins = ops.filter(pl.col("op").is_in(["pin", "unpin"])).join(
         shmem, on=["source", "object"], how="semi", maintain_order="left"
@@ -362,14 +366,31 @@ def pin_pages(ops: pl.DataFrame) -> pl.DataFrame:
     pins = pins.sort(["source", "seq"], maintain_order=True).with_columns(
         _before=(delta.cum_sum() - delta).over(key)
     )
-    # the pages op the pin made, if probed, is the task's next op on that object
-    nxt = _on_object(ops, pins.select("source", "object"))
+    # the pages op the pin made, if probed, is the task's next op, and on that object: a pages
+    # op of a later call (an mmap's) is the next op *on the object* too
+    task = ["source", "pid"]
+    nxt = (
+        ops.select("source", "seq", "pid", "object", "op")
+        .filter(~pl.col("op").is_in(CALLS) & pl.col("object").is_not_null())
+        .sort(["source", "seq"], maintain_order=True)
+        .with_columns(
+            _next=pl.col("op").shift(-1).over(task),
+            _next_object=pl.col("object").shift(-1).over(task),
+        )
+        .filter(pl.col("_next_object") == pl.col("object"))
+    )
     out = [ops]
     for pin, pages, before in (("pin", "get_pages", 0), ("unpin", "put_pages", 1)):
         shown = nxt.filter((pl.col("op") == pin) & (pl.col("_next") == pages)).select(
             "source", "seq"
         )
-        missing = pins.filter((pl.col("op") == pin) & (pl.col("_before") == before)).join(
+        counted = pl.col("_before") == before
+        if pin == "pin":
+            # a capture none of whose pins shows its get_pages: the kernel inlines it, and
+            # has no pages_pin_count yet (6.12): every pin takes pages
+            inlined = pl.col("source").is_in(shown["source"].unique().implode()).not_()
+            counted = counted | inlined
+        missing = pins.filter((pl.col("op") == pin) & counted).join(
             shown, on=["source", "seq"], how="anti", maintain_order="left"
         )
         if missing.height:
@@ -400,9 +421,22 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
         pl.col("object").alias("_obj"),
         pl.col("generation").alias("_gen"),
     )
+    # a framebuffer's address is used again by a later one: a vmap names the objects of the
+    # framebuffer that the next destroy at its address puts, not of every one there
     by_vmap = (
         fb_calls.join(inner, on=["source", "line"], maintain_order="left")
-        .select("source", "fb", "_obj", "_gen")
+        .select("source", "fb", "seq", "_obj", "_gen")
+        .sort("seq")
+        .join_asof(
+            destroys.select("source", "fb", pl.col("seq").alias("_dseq")).sort("_dseq"),
+            left_on="seq",
+            right_on="_dseq",
+            by=["source", "fb"],
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .filter(pl.col("_dseq").is_not_null())
+        .select("source", "fb", "_dseq", "_obj", "_gen")
         .unique()
     )
     # (b) a handle put right after the destroy, by the same task: the framebuffer's handle
@@ -421,12 +455,22 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
     # evidence is per capture: a 6.1 capture replayed with a 6.12 one keeps its own semantics
     fb_handle_sources = handle_after.select("source").unique()
     by_handle = handle_after.select(
-        "source", "fb", pl.col("_next_obj").alias("_obj"), pl.col("_next_gen").alias("_gen")
+        "source",
+        "fb",
+        pl.col("seq").alias("_dseq"),
+        pl.col("_next_obj").alias("_obj"),
+        pl.col("_next_gen").alias("_gen"),
     )
     links = pl.concat([by_vmap, by_handle]).unique(maintain_order=True)
     named = (
         destroys.drop("object", "generation")
-        .join(links, on=["source", "fb"], how="inner", maintain_order="left")
+        .join(
+            links,
+            left_on=["source", "fb", "seq"],
+            right_on=["source", "fb", "_dseq"],
+            how="inner",
+            maintain_order="left",
+        )
         .with_columns(object=pl.col("_obj"), generation=pl.col("_gen"))
         .drop("_obj", "_gen")
         .select(ops.columns)
