@@ -281,7 +281,7 @@ def _failed_calls(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
             states, failed_ret=pl.Int64(), failed_line=pl.Int64(), failed_lost=pl.Boolean()
         )
     in_failed = (
-        _until_return(takes, exits)
+        _in_syscall(_until_return(takes, exits), states)
         .filter(pl.col("failed_ret") < 0)
         .with_columns(_undo=pl.col("op").replace_strict(UNDO, return_dtype=pl.String))
     )
@@ -312,6 +312,37 @@ def _failed_calls(states: pl.DataFrame, exits: pl.DataFrame) -> pl.DataFrame:
         .pipe(_last_loss, states, "_xseq")
         .with_columns(failed_lost=(pl.col("_loss") > pl.col("seq")).fill_null(False))
         .select(*_ROW, "failed_ret", "failed_line", "failed_lost")
+    )
+
+
+def _in_syscall(rows: pl.DataFrame, states: pl.DataFrame) -> pl.DataFrame:
+    """The ``rows`` (each with its task's next syscall exit, ``_xseq``) made inside the syscall
+    that exit ends: after the syscall's entry. One made before it, after the task's previous
+    exit, was made in a syscall the capture does not trace (a fork copying the vmas of a
+    mapping, say). A ``tracing_mark_write`` is a write whose exit is not traced: no entry here.
+    Where the capture shows no entry before the exit, it began in the syscall."""
+    entries = states.filter(
+        pl.col("op").is_in(["syscall_enter", "ioctl_enter"]),
+        pl.col("func") != "tracing_mark_write",
+        ~pl.col("implicit"),
+    ).select("source", "pid", pl.col("seq").alias("_entry"))
+    entered = (
+        rows.select("source", "pid", "_xseq")
+        .unique()
+        .sort("_xseq")
+        .join_asof(
+            entries.sort("_entry"),
+            left_on="_xseq",
+            right_on="_entry",
+            by=["source", "pid"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+    )
+    return (
+        rows.join(entered, on=["source", "pid", "_xseq"], how="left", maintain_order="left")
+        .filter(pl.col("_entry").is_null() | (pl.col("_entry") < pl.col("seq")))
+        .drop("_entry")
     )
 
 
