@@ -319,11 +319,12 @@ def _in_syscall(rows: pl.DataFrame, states: pl.DataFrame) -> pl.DataFrame:
     """The ``rows`` (each with its task's next syscall exit, ``_xseq``) made inside the syscall
     that exit ends: after the syscall's entry. One made before it, after the task's previous
     exit, was made in a syscall the capture does not trace (a fork copying the vmas of a
-    mapping, say). A ``tracing_mark_write`` is a write whose exit is not traced: no entry here.
-    Where the capture shows no entry before the exit, it began in the syscall."""
+    mapping, say). Entries are the syscall tracepoints' (a ``tracing_mark_write`` is a write
+    whose exit is not traced, an ioctl handler's entry comes after its syscall's). Where the
+    capture shows no entry before the exit, it began in the syscall."""
     entries = states.filter(
-        pl.col("op").is_in(["syscall_enter", "ioctl_enter"]),
-        pl.col("func") != "tracing_mark_write",
+        pl.col("op").is_in(["syscall_enter", "fd_close", "task_exit"]),
+        pl.col("func").str.starts_with("sys_enter"),
         ~pl.col("implicit"),
     ).select("source", "pid", pl.col("seq").alias("_entry"))
     entered = (
