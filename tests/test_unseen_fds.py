@@ -185,9 +185,12 @@ def test_without_it_the_reimport_disagrees(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_no_other_capture_re_imports_an_object_or_execs() -> None:
+    """Only the captures whose scenarios do so show a re-import, an exec or a kill. The random
+    walks (random_ops*.c) re-import too, whenever a dma-buf outlives its object's last handle;
+    test_oracle holds every sample of theirs to the kernel's."""
     for path in sorted(TRACES.glob("real/linux-*/*.txt")):
         ops = _ops(path)
-        if path.stem != "reimport":
+        if path.stem != "reimport" and not path.stem.startswith("random"):
             assert ops.filter(pl.col("func") == REATTACHED).height == 0, path
         if path.stem != "exec_cloexec":
             assert ops.filter(pl.col("func") == EXEC_CLOSE).height == 0, path
