@@ -40,6 +40,17 @@ when:
   :func:`tracekit.normalize.dialects.hidden_fds` adds its reference where the fd is first used).
   When the fd was made is unknown: from the dma-buf's export up to that use, and at the first
   sample after it (a sample in between may have counted the reference already);
+- ``unknown fd closed``: an ``f_count`` that differs from the model's by no more than the closes
+  of fds the capture never showed made, in the fd tables the dma-buf had an fd in (a dup's
+  source) and by tasks whose syscalls are traced: a ``dup``, ``dup2`` or
+  ``fcntl(F_DUPFD)`` of a dma-buf fd takes a file reference, and an fd so made that the task
+  never uses is never known to the model (:func:`tracekit.normalize.dialects.hidden_fds` knows
+  it at its first use); only its close drops that reference, unseen. A close that shows a DRM
+  file's release (``drm_gem_release``) closed that file, not a dma-buf's, and does not count.
+  When the kernel counts more, by at most the closes still to come; when it counts fewer (the
+  model took the kernel's count at an earlier sample, such fds' references included), by at
+  most the closes since the dma-buf's previous sample. Like ``poll not traced``, this reason
+  reads the values: a difference no such close explains is a disagreement;
 - ``framebuffer handle unknown``: a ``handle_count`` of an object a framebuffer looked up, from
   the lookup on, in a capture that shows no framebuffer destroy. Whether this kernel's
   framebuffers hold a handle reference (``drm_gem_fb_init_with_funcs`` takes one on 6.12.y and
@@ -65,7 +76,9 @@ disagreement; the samples not compared are counted, by reason, never hidden.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -95,6 +108,18 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     exports = _exported_objects(ops)
     in_flight = _job_spans(ops)
     fb_lookups = _fb_handles_unknown(ops)
+    closes = _unknown_closes(ops)
+    # the fd tables a dma-buf had an fd in (a dup's source), from the first such fd
+    fd_tables: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
+    if closes:
+        for source, db, table, seq in (
+            ops.filter(pl.col("op") == "dmabuf_fd")
+            .group_by("source", "dmabuf", FD_TABLE.alias("_table"))
+            .agg(pl.col("seq").min())
+            .sort("seq")
+            .iter_rows()
+        ):
+            fd_tables[(source, db)].append((seq, table))
     last_f_count: dict[tuple[str, int], int] = {}  # (source, dma-buf) -> seq of its last sample
     windows = _loss_windows(ops)
     events = _made(ops).iter_rows()
@@ -189,6 +214,23 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             for a, e, b in unseen.get((source, obj), ())
         ):
             reason = "fd installed unseen"
+        elif (
+            counter == "f_count"
+            and kernel is not None
+            and model is not None
+            and kernel != model
+            and _closes_explain(
+                [
+                    closes.get((source, table), [])
+                    for since, table in fd_tables.get((source, obj), ())
+                    if since <= seq
+                ],
+                kernel - model,
+                seq,
+                last_f_count.get((source, obj), -1),
+            )
+        ):
+            reason = "unknown fd closed"
         elif (
             counter == "f_count" and source not in polled and kernel is not None and kernel != model
         ):
@@ -312,6 +354,65 @@ def _thread_exits(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, in
     for key, since in opened.items():
         out[key].append((since, 1 << 62))
     return dict(out)
+
+
+def _unknown_closes(ops: pl.DataFrame) -> dict[tuple[str, int | None], list[int]]:
+    """Per (source, fd table), the seqs (ascending) of the traced closes of fds the capture did not show
+    made (no ``dmabuf_fd`` installed them in that fd table since its last close, or its
+    process's ``exit_group``; a thread's own exit closes nothing) that closed no DRM file: the
+    task's next op among its syscalls and DRM file releases is not a release."""
+    if not {"count", "tgid", "pid", "func"} <= set(ops.columns):
+        return {}
+    rows = (
+        ops.filter(
+            pl.col("op").is_in(["dmabuf_fd", "fd_close", "task_exit", "file_close"])
+            | pl.col("op").is_in(["syscall_enter", "syscall_exit"])
+        )
+        .select(
+            "source",
+            "seq",
+            "pid",
+            pl.col("op").cast(pl.String),
+            "func",
+            "count",
+            FD_TABLE.alias("_table"),
+        )
+        .iter_rows()
+    )
+    known: set[tuple[str, int | None, int | None]] = set()
+    # (source, task) -> (its fd table, seq) of an unknown close not yet shown to close a DRM file
+    pending: dict[tuple[str, int | None], tuple[int | None, int]] = {}
+    out: dict[tuple[str, int | None], list[int]] = defaultdict(list)
+    for source, seq, pid, op, func, fd, table in rows:
+        task = (source, pid)
+        if op == "file_close":
+            pending.pop(task, None)  # it closed a DRM file
+            continue
+        if task in pending:
+            closed_in, at = pending.pop(task)
+            out[(source, closed_in)].append(at)
+        if op == "dmabuf_fd":
+            known.add((source, table, fd))
+        elif op == "fd_close" and func.startswith("sys_enter"):
+            if (source, table, fd) in known:
+                known.discard((source, table, fd))
+            else:
+                pending[task] = (table, seq)
+        elif op == "task_exit" and func == "sys_enter_exit_group":
+            known = {k for k in known if k[:2] != (source, table)}
+    for (source, _), (table, seq) in pending.items():
+        out[(source, table)].append(seq)
+    return {key: sorted(seqs) for key, seqs in out.items()}
+
+
+def _closes_explain(closes: Sequence[Sequence[int]], diff: int, seq: int, previous: int) -> bool:
+    """Whether ``diff`` (kernel - model) at an ``f_count`` sample at ``seq`` is within what the
+    ``closes`` of unknown fds (per fd table the dma-buf had an fd in) can explain: one
+    reference each, still held at the sample when the kernel counts more (closes after it),
+    dropped since the dma-buf's ``previous`` sample when it counts fewer."""
+    if diff > 0:
+        return diff <= sum(len(c) - bisect_right(c, seq) for c in closes)
+    return -diff <= sum(bisect_right(c, seq) - bisect_right(c, previous) for c in closes)
 
 
 def _unseen_fds(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, int, int]]]:
