@@ -53,6 +53,7 @@ from tracekit.condition import columns_of, compile_condition
 from tracekit.errors import GrammarError
 from tracekit.model.engine import single_source
 from tracekit.normalize.core import LOSS_START
+from tracekit.normalize.dialects import TRACED_SYSCALL
 from tracekit.resources import data_dir
 from tracekit.schema import STATES
 
@@ -323,9 +324,7 @@ def _in_syscall(rows: pl.DataFrame, states: pl.DataFrame) -> pl.DataFrame:
     whose exit is not traced, an ioctl handler's entry comes after its syscall's). Where the
     capture shows no entry before the exit, it began in the syscall."""
     entries = states.filter(
-        pl.col("op").is_in(["syscall_enter", "fd_close", "task_exit"]),
-        pl.col("func").str.starts_with("sys_enter"),
-        ~pl.col("implicit"),
+        TRACED_SYSCALL, pl.col("op") != "syscall_exit", ~pl.col("implicit")
     ).select("source", "pid", pl.col("seq").alias("_entry"))
     entered = (
         rows.select("source", "pid", "_xseq")

@@ -364,10 +364,7 @@ def _unknown_closes(ops: pl.DataFrame) -> dict[tuple[str, int | None], list[int]
     if not {"count", "tgid", "pid", "func"} <= set(ops.columns):
         return {}
     rows = (
-        ops.filter(
-            pl.col("op").is_in(["dmabuf_fd", "fd_close", "task_exit", "file_close"])
-            | pl.col("op").is_in(["syscall_enter", "syscall_exit"])
-        )
+        ops.filter(pl.col("op").is_in(["dmabuf_fd", "file_close"]) | TRACED_SYSCALL)
         .select(
             "source",
             "seq",
@@ -393,7 +390,7 @@ def _unknown_closes(ops: pl.DataFrame) -> dict[tuple[str, int | None], list[int]
             out[(source, closed_in)].append(at)
         if op == "dmabuf_fd":
             known.add((source, table, fd))
-        elif op == "fd_close" and func.startswith("sys_enter"):
+        elif op == "fd_close":
             if (source, table, fd) in known:
                 known.discard((source, table, fd))
             else:
