@@ -95,9 +95,11 @@ def op_rows(draw: st.DrawFn) -> dict:
             row.pop("object", None)  # a dma-buf mmap names the dma-buf only
     if kind in ("get", "put"):
         row["owner"] = draw(st.sampled_from([None, "call", "fb", "dmabuf"]))
-        if row["owner"] == "fb" and kind == "put" and draw(st.booleans()):
-            row.pop("object", None)
+        if row["owner"] == "fb" and draw(st.booleans()):
             row["fb"] = draw(st.sampled_from([0xF0, 0xF1]))
+            if kind == "put":  # a destroy that names nothing
+                row.pop("object", None)
+            # else a lookup a named destroy claims
     if kind == "dmabuf_export":
         row["owner"] = draw(st.sampled_from([None, "prime"]))
     if kind == "dmabuf_get":

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from tests.conftest import FIXTURES, TRACES, rel
 from tracekit.errors import GrammarError
 from tracekit.ingest import parse_paths
+from tracekit.model.engine import replay
+from tracekit.model.reference import replay_reference
 from tracekit.normalize import calls, dialects, load_profiles, normalize
 from tracekit.normalize.profiles import load_profile
 from tracekit.replay import replay_paths
@@ -385,3 +387,41 @@ def test_a_framebuffer_address_used_again_names_only_its_own_objects() -> None:
     assert destroys["fb"].n_unique() == 1 and destroys["line"].to_list() == [138, 480, 1375]
     vmapped = ops.filter((pl.col("line") == 959) & (pl.col("op") == "vmap"))["object"].item()
     assert destroys["object"].to_list() == [None, None, vmapped]
+    # the lookup that destroy takes is the third framebuffer's (line 494), not the first's of
+    # the same BO at that address (433), which the destroy at line 480 puts
+    lookups = ops.filter((pl.col("op") == "get") & (pl.col("owner") == "fb"))
+    assert lookups.select("line", "fb").rows() == [
+        (124, None),
+        (433, None),
+        (494, destroys["fb"][0]),
+    ]
+
+
+def test_a_named_destroy_claims_its_lookup_from_the_fallback() -> None:
+    """Three framebuffers on one cirrus file (traces/real/linux-6.1.0-57-default-probes/
+    random_s17.txt): A (lookup at line 271) was scanned out, so its vmap names its BO; B (785)
+    and C (1137, made by a forked child on the shared file) name nothing. B's destroy (1355)
+    comes before A's (1358): the fallback, the task's oldest pending lookup, took A's, and two
+    refcount samples disagreed, one put driving the other BO below zero (a false TK008). A's
+    lookup is now claimed by A's destroy, and the fallback takes B's, then C's."""
+    path = TRACES / "real/linux-6.1.0-57-default-probes/random_s17.txt"
+    ops = _norm(path).ops
+    fb = ops.filter(pl.col("owner") == "fb")
+    named = fb.filter((pl.col("op") == "put") & pl.col("object").is_not_null())
+    assert named["line"].to_list() == [1358]
+    claimed = fb.filter((pl.col("op") == "get") & pl.col("fb").is_not_null())
+    assert (
+        claimed.select("line", "object", "fb").rows()
+        == named.select(pl.lit(271, pl.Int64).alias("line"), "object", "fb").rows()
+    )
+    engines = {
+        "reference": replay_reference,
+        "polars": lambda o: replay(o, engine="polars"),
+        "compiled": lambda o: replay(o, engine="compiled"),
+    }
+    for name, run in engines.items():
+        states, checks = run(ops)
+        refcounts = checks.filter(pl.col("counter") == "refcount")
+        assert refcounts.height == 74, name
+        assert refcounts.filter(pl.col("kernel") != pl.col("model")).height == 0, name
+        assert states["refs"].min() >= 0, name  # no put drives a count below zero

@@ -710,24 +710,7 @@ def _run(
                     fb_head[s] = e
                 fb_tail[s] = e
         elif k == K_PUT:
-            if own == OWN_FB and o >= 0:
-                objs[o, F_REFS] -= 1
-                # the first task's pending lookup of it is no longer pending
-                found = False
-                for r in range(n_fb_slots):
-                    t = fb_order[r]
-                    prev_e = -1
-                    e = fb_head[t]
-                    while e >= 0:
-                        if fb[e, 0] == objs[o, F_ADDR] and fb[e, 1] == objs[o, F_GEN]:
-                            _unlink(fb, fb_head, fb_tail, t, prev_e, e)
-                            found = True
-                            break
-                        prev_e = e
-                        e = fb[e, 2]
-                    if found:
-                        break
-            elif own == OWN_FB:
+            if own == OWN_FB and o < 0:
                 # a framebuffer destroy: the task's oldest pending lookup, else the oldest of
                 # the first task that has one
                 t = s if fb_head[s] >= 0 else -1
@@ -1166,10 +1149,11 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     # the string columns matter to a few kinds of op: coded for those rows only
     few = np.flatnonzero(_NEEDS_STRINGS[kind])
     op, owner = pl.col("op"), pl.col("owner")
-    coded = ops.select("op", "owner", "func", "job")[few].select(
+    coded = ops.select("op", "owner", "func", "job", "fb")[few].select(
         owner=pl.when(owner == "call")
         .then(OWN_CALL)
-        .when(owner == "fb")
+        # a lookup a named destroy claims (dialects._claim_lookups) is a plain reference
+        .when((owner == "fb") & ((op != "get") | pl.col("fb").is_null()))
         .then(OWN_FB)
         .when(owner == "job")
         .then(OWN_JOB)

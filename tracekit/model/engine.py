@@ -128,6 +128,7 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         "_obj",
         "_gen",
         "func",
+        "fb",
     )
     borrowed_db: dict[tuple[str, int], list[int]] = defaultdict(list)
     fb_pending: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
@@ -149,14 +150,10 @@ def _resolve_rare(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         if kind == "dmabuf_get" and r["owner"] == "call" and r["dmabuf"] is not None:
             borrowed_db[(src, r["pid"])].append(r["dmabuf"])
         if kind == "get" and r["owner"] == "fb" and key is not None:
-            fb_pending[(src, r["pid"])].append(key)
+            if r["fb"] is None:  # no named destroy claims it (dialects._claim_lookups)
+                fb_pending[(src, r["pid"])].append(key)
         elif kind == "put" and r["owner"] == "fb":
-            if key is not None:
-                for (s, _), pending in fb_pending.items():
-                    if s == src and key in pending:
-                        pending.remove(key)
-                        break
-            else:
+            if key is None:
                 pending = fb_pending.get((src, r["pid"])) or next(
                     (p for (s, _), p in fb_pending.items() if s == src and p), []
                 )

@@ -106,7 +106,6 @@ class Replay:
         self.borrowed: dict[int, list[tuple[int, int]]] = defaultdict(list)
         self.borrowed_db: dict[int, list[int]] = defaultdict(list)
         self.fb_pending: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        self.fb_objs: dict[int, list[tuple[int, int]]] = {}
         self.vma_dmabuf: dict[int, int] = {}
         self.jobs: dict[str, list[tuple[tuple[int, int], bool]]] = {}
         self.closed_files: set[int] = set()
@@ -217,16 +216,11 @@ class Replay:
             obj.refs += 1
             if owner == "call" and kind == "get":
                 self.borrowed[pid].append(obj.key)
-            elif owner == "fb":
+            elif owner == "fb" and op.get("fb") is None:
+                # a lookup no named destroy claims (dialects._claim_lookups): the fallback's
                 self.fb_pending[pid].append(obj.key)
         elif kind == "put":
-            if owner == "fb" and obj is not None:
-                obj.refs -= 1
-                for pending in self.fb_pending.values():
-                    if obj.key in pending:
-                        pending.remove(obj.key)
-                        break
-            elif owner == "fb":
+            if owner == "fb" and obj is None:
                 for key in self._fb_objects(op):
                     held = self.by_key.get(key)
                     if held is not None:
@@ -371,16 +365,9 @@ class Replay:
         return db.obj if db is not None else None
 
     def _fb_objects(self, op: dict[str, Any]) -> list[tuple[int, int]]:
-        """The objects a destroyed framebuffer held: those it was seen mapping, else the oldest
-        references the task looked up for a framebuffer (FIFO)."""
-        fb = op.get("fb")
-        if fb is not None and fb in self.fb_objs:
-            keys = self.fb_objs.pop(fb)
-            for pending in self.fb_pending.values():
-                for k in keys:
-                    if k in pending:
-                        pending.remove(k)
-            return keys
+        """The object a destroyed framebuffer that names none held: the oldest reference the
+        task looked up for a framebuffer and no named destroy claims (FIFO), else the oldest of
+        the first task that has one."""
         pending = self.fb_pending.get(op["pid"]) or next(
             (p for p in self.fb_pending.values() if p), []
         )

@@ -43,10 +43,14 @@ ops so that the model counts as the kernel did. They run at the end of normalisa
   vmaps name them (drm_gem_fb_vmap -> drm_gem_vmap(obj)); on kernels where a framebuffer also
   holds a handle reference (6.12.y: drm_gem_fb_init_with_funcs takes
   drm_gem_object_handle_get_if_exists_unlocked, no event), the handle put that follows
-  drm_gem_fb_destroy names the object, and the handle reference is added at the lookup.
+  drm_gem_fb_destroy names the object, and the handle reference is added at the lookup. Each
+  named destroy claims its lookup (``fb`` set on it): the engines' fallback for a destroy that
+  names nothing takes only the lookups no named destroy claims.
 """
 
 from __future__ import annotations
+
+from collections import defaultdict
 
 import numpy as np
 import polars as pl
@@ -407,7 +411,8 @@ def pin_pages(ops: pl.DataFrame) -> pl.DataFrame:
 
 
 def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
-    """Name the objects a framebuffer destroy puts, and add 6.12.y framebuffer handle refs."""
+    """Name the objects a framebuffer destroy puts, claim their lookups, and add 6.12.y
+    framebuffer handle refs."""
     destroys = ops.filter((pl.col("op") == "put") & (pl.col("owner") == "fb"))
     if destroys.height == 0:
         return ops
@@ -482,6 +487,7 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
         maintain_order="left",
     )
     ops = pl.concat([rest, named]).sort(["source", "seq"], maintain_order=True)
+    ops = _claim_lookups(ops)
     if fb_handle_sources.height:
         lookups = ops.filter((pl.col("op") == "get") & (pl.col("owner") == "fb")).join(
             fb_handle_sources, on="source", how="semi", maintain_order="left"
@@ -496,6 +502,69 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
             ),
         )
     return ops
+
+
+def _claim_lookups(ops: pl.DataFrame) -> pl.DataFrame:
+    """Give each framebuffer lookup that a named destroy takes that framebuffer's address
+    (``fb``): the engines keep only the others for the destroys that name nothing.
+
+    ``drm_gem_fb_destroy`` puts the ``obj[]`` that ``drm_gem_fb_init_with_funcs`` looked up,
+    and that init ran after the framebuffer was allocated, so after the destroy of the one that
+    had its address before. A destroy named by its framebuffer's vmap or handle put takes the
+    oldest lookup of its object that is later than that destroy and not taken yet (per source).
+    Without the claim, a destroy that names nothing, earlier, takes that lookup as the task's
+    oldest (``random_s17`` on 6.1: three framebuffers on one file, only the scanned-out one
+    mapped)."""
+    fb = pl.col("owner") == "fb"
+    op = pl.col("op")
+    rows = ops.filter(
+        fb & (((op == "get") & pl.col("object").is_not_null()) | (op == "put"))
+    ).select("source", "seq", "op", "object", "generation", "fb")
+    if rows.filter((op == "put") & pl.col("object").is_not_null()).height == 0:
+        return ops
+    pending: dict[tuple[str, int, int | None], list[int]] = defaultdict(list)
+    # per (source, framebuffer address): the seq of its last destroy, and of the one before
+    last: dict[tuple[str, int], int] = {}
+    before: dict[tuple[str, int], int] = {}
+    claims: list[tuple[str, int, int, int]] = []
+    for source, seq, kind, obj, gen, address in rows.iter_rows():  # a few per framebuffer
+        key = (source, obj, gen)
+        if kind == "get":
+            pending[key].append(seq)
+            continue
+        at = (source, address)
+        if address is not None and last.get(at) != seq:  # (one row per object it puts)
+            if at in last:
+                before[at] = last[at]
+            last[at] = seq
+        if obj is None:
+            continue
+        since = before.get(at, -1) if address is not None else -1
+        lookup = next((s for s in pending[key] if s > since), None)
+        if lookup is not None:
+            pending[key].remove(lookup)
+            claims.append((source, lookup, obj, address))
+    if not claims:
+        return ops
+    claimed = pl.DataFrame(
+        claims,
+        schema={
+            **{c: ops.schema[c] for c in ("source", "seq", "object")},
+            "_fb": ops.schema["fb"],
+        },
+        orient="row",
+    ).with_columns(op=pl.lit("get").cast(ops.schema["op"]))
+    # (a lookup is one get of one object at its seq; rows added at that seq are other ops)
+    return (
+        ops.join(
+            claimed,
+            on=["source", "seq", "op", "object"],
+            how="left",
+            maintain_order="left",
+        )
+        .with_columns(fb=pl.coalesce("_fb", "fb"))
+        .drop("_fb")
+    )
 
 
 UNSEEN_FD = "(an fd of the dma-buf installed unseen)"
