@@ -314,3 +314,31 @@ def test_a_difference_no_unknown_close_explains_is_a_disagreement(tmp_path: Path
     bad.write_text("\n".join(src) + "\n")
     rep = replay_paths([str(bad)])
     assert (1107, "f_count", 40) in rep.disagreements.select("line", "counter", "kernel").rows()
+
+
+EXIT_DROPS = TRACES / "real/linux-6.1.0-57-default-probes/random2_s22.txt"
+
+
+def test_an_exit_closes_the_fds_the_model_never_knew() -> None:
+    """random2_s22 dup's fds of one dma-buf and never uses the copies. Two samples set aside
+    before its exit had the kernel one above the model each (the model took the kernel's count
+    there); exit_group then closes the copies with the rest of the fd table, and the first
+    sample after it reads 2 below the model. Those two references are what it may drop."""
+    rep = replay_paths([str(EXIT_DROPS)])
+    assert rep.disagreements.height == 0
+    aside = rep.verified.filter(
+        (pl.col("why") == "unknown fd closed") & (pl.col("kernel") < pl.col("model"))
+    )
+    assert aside.select("line", "counter", "kernel", "model").rows() == [(1222, "f_count", 5, 7)]
+
+
+def test_an_exit_drops_no_more_than_the_model_took_unknowing(tmp_path: Path) -> None:
+    """Three fewer than the model, where it took two references it could not place, is a
+    disagreement."""
+    src = EXIT_DROPS.read_text().splitlines()
+    assert "dma_buf_put:" in src[1221] and src[1221].endswith("f_count=5")
+    src[1221] = src[1221].replace("f_count=5", "f_count=4")
+    bad = tmp_path / "tampered.txt"
+    bad.write_text("\n".join(src) + "\n")
+    rep = replay_paths([str(bad)])
+    assert (1222, "f_count", 4) in rep.disagreements.select("line", "counter", "kernel").rows()

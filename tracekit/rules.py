@@ -33,7 +33,8 @@ computed.
 A rule flags the first offending row of each object generation (or of each dma-buf, for rows
 that touch no object). The verdict is the rule's severity, or ``inconclusive`` when the counts it
 rests on are not known: the object was first seen mid-life (``start_known`` false) or events were
-lost while it was alive (``uncertain``), or the dma-buf the row touches was exported before the
+lost while it was alive or a framebuffer destroy that names nothing may have put it
+(``uncertain``), or the dma-buf the row touches was exported before the
 capture began; or when the rule's own ``inconclusive`` condition holds on the row (what the
 capture cannot tell, such as a release the end of the capture cut short).
 """

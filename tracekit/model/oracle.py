@@ -56,6 +56,13 @@ when:
   framebuffers hold a handle reference (``drm_gem_fb_init_with_funcs`` takes one on 6.12.y and
   from 6.16, with no event) is shown only by what follows a destroy
   (:func:`tracekit.normalize.dialects.framebuffer_objects`);
+- ``framebuffer destroy guessed``: a ``refcount`` that differs from the model's by no more
+  than the framebuffer destroys since the object's previous ``refcount`` sample that named no
+  object while lookups of it and of others were pending
+  (:func:`tracekit.model.reference.framebuffer_guesses`). ``drm_gem_fb_destroy`` shows only the
+  framebuffer's address; without a vmap or a handle put naming its objects, the model puts the
+  task's oldest lookup, and framebuffers removed in another order than they came make that the
+  wrong object's. Like ``unknown fd closed``, this reason reads the values;
 - ``poll not traced``: an ``f_count`` that differs from the model's by what an unseen
   ``poll()`` can explain, in a capture that shows no ``dma_buf_poll`` (the rig's own probe set
   does not probe it, and no probe set traces the poll syscall). Polling a dma-buf takes a file
@@ -82,6 +89,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from tracekit.model.reference import framebuffer_guesses
 from tracekit.normalize.calls import CLOCK_JUMP
 from tracekit.normalize.core import CALL_STARTS, syscall_begun
 from tracekit.normalize.dialects import THREAD_EXIT, TRACED_SYSCALL, UNSEEN_FD
@@ -109,9 +117,20 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     in_flight = _job_spans(ops)
     fb_lookups = _fb_handles_unknown(ops)
     closes = _unknown_closes(ops)
+    exits = _group_exits(ops)
+    # (source, dma-buf) -> references the model took from the kernel's samples without knowing
+    # who held them (a sample set aside with the kernel above the model): what an exit_group
+    # may drop unseen
+    adopted: dict[tuple[str, int], int] = defaultdict(int)
+    # (source, object, generation) -> the seqs of the framebuffer destroys that may have put it
+    guessed: dict[tuple[str, int, int], list[int]] = defaultdict(list)
+    if "owner" in ops.columns:
+        for source, seq, obj, gen in framebuffer_guesses(ops).iter_rows():
+            guessed[(source, obj, gen)].append(seq)
+    last_refcount: dict[tuple[str, int, int], int] = {}
     # the fd tables a dma-buf had an fd in (a dup's source), from the first such fd
     fd_tables: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
-    if closes:
+    if closes or exits:
         for source, db, table, seq in (
             ops.filter(pl.col("op") == "dmabuf_fd")
             .group_by("source", "dmabuf", FD_TABLE.alias("_table"))
@@ -209,6 +228,18 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             None,
         ):
             reason = lost
+        elif (
+            counter == "refcount"
+            and kernel is not None
+            and model is not None
+            and kernel != model
+            and abs(kernel - model)
+            <= sum(
+                last_refcount.get((source, obj, gen or 0), -1) < g < seq
+                for g in guessed.get((source, obj, gen or 0), ())
+            )
+        ):
+            reason = "framebuffer destroy guessed"
         elif counter == "f_count" and any(
             a <= seq < e or (e < seq < b and last_f_count.get((source, obj), -1) < e)
             for a, e, b in unseen.get((source, obj), ())
@@ -232,6 +263,20 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
         ):
             reason = "unknown fd closed"
         elif (
+            counter == "f_count"
+            and kernel is not None
+            and model is not None
+            and 0 < model - kernel <= adopted[(source, obj)]
+            and any(
+                last_f_count.get((source, obj), -1) < e < seq
+                for since, table in fd_tables.get((source, obj), ())
+                if since <= seq
+                for e in exits.get((source, table), ())
+            )
+        ):
+            # the process exited: its fd table closed the fds the capture never showed made too
+            reason = "unknown fd closed"
+        elif (
             counter == "f_count" and source not in polled and kernel is not None and kernel != model
         ):
             export = next(
@@ -246,6 +291,10 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
                     polls[(source, obj)] = held
         if counter == "f_count":
             last_f_count[(source, obj)] = seq
+            if reason is not None and kernel is not None and model is not None:
+                adopted[(source, obj)] = max(0, adopted[(source, obj)] + kernel - model)
+        elif counter == "refcount":
+            last_refcount[(source, obj, gen or 0)] = seq
         comparable.append(reason is None)
         why.append(reason)
     return checks.with_columns(
@@ -400,6 +449,20 @@ def _unknown_closes(ops: pl.DataFrame) -> dict[tuple[str, int | None], list[int]
     for (source, _), (table, seq) in pending.items():
         out[(source, table)].append(seq)
     return {key: sorted(seqs) for key, seqs in out.items()}
+
+
+def _group_exits(ops: pl.DataFrame) -> dict[tuple[str, int | None], list[int]]:
+    """Per (source, fd table), the seqs of the traced ``exit_group`` calls that closed it."""
+    if not {"tgid", "pid", "func"} <= set(ops.columns):
+        return {}
+    out: dict[tuple[str, int | None], list[int]] = defaultdict(list)
+    for source, table, seq in (
+        ops.filter((pl.col("op") == "task_exit") & (pl.col("func") == "sys_enter_exit_group"))
+        .select("source", FD_TABLE.alias("_table"), "seq")
+        .iter_rows()
+    ):
+        out[(source, table)].append(seq)
+    return out
 
 
 def _closes_explain(closes: Sequence[Sequence[int]], diff: int, seq: int, previous: int) -> bool:

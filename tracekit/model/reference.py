@@ -456,6 +456,65 @@ def _state_row(
     return row
 
 
+def framebuffer_guesses(ops: pl.DataFrame) -> pl.DataFrame:
+    """``(source, seq, object, generation)``: for each framebuffer destroy that names no object
+    (:meth:`Replay._fb_objects` guesses which) while the lookups it could have put are of more
+    than one object, each of those objects.
+
+    ``drm_gem_fb_destroy`` shows only the framebuffer's address. Where nothing names the objects
+    (no vmap, no 6.12 handle put: ``dialects.framebuffer_objects``), the model puts the task's
+    oldest lookup, which is right when framebuffers go in the order they came; when they do not,
+    one object keeps a reference the kernel dropped and another loses one it kept. Which one is
+    not in the capture: from the destroy on, those objects' counts are uncertain
+    (:func:`mark_guessed`), and the oracle does not hold such a difference against the model."""
+    fb = pl.col("owner") == "fb"
+    rows = ops.filter(fb & pl.col("op").is_in(["get", "put"])).select(
+        "source", "seq", "op", "pid", "object", "generation", "fb"
+    )
+    out: list[tuple[str, int, int, int]] = []
+    if rows.filter((pl.col("op") == "put") & pl.col("object").is_null()).height:
+        pending: dict[str, dict[int, list[tuple[int, int]]]] = defaultdict(dict)
+        for source, seq, kind, pid, obj, gen, address in rows.iter_rows():
+            tasks = pending[source]
+            if kind == "get" and obj is not None and address is None:
+                tasks.setdefault(pid, []).append((obj, gen or 0))
+            elif kind == "put" and obj is None:
+                held = {key for lookups in tasks.values() for key in lookups}
+                if len(held) > 1:
+                    out.extend((source, seq, o, g) for o, g in sorted(held))
+                lookups = tasks.get(pid) or next((t for t in tasks.values() if t), [])
+                if lookups:
+                    lookups.pop(0)
+    return pl.DataFrame(
+        out,
+        schema={
+            "source": pl.String,
+            "seq": pl.Int64,
+            "object": STATES["object"],
+            "generation": STATES["generation"],
+        },
+        orient="row",
+    )
+
+
+def mark_guessed(states: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
+    """``states`` with the objects of :func:`framebuffer_guesses` ``uncertain`` from the first
+    destroy that may have put them."""
+    guesses = framebuffer_guesses(ops)
+    if guesses.height == 0:
+        return states
+    first = guesses.group_by("source", "object", "generation").agg(
+        pl.col("seq").min().alias("_guessed")
+    )
+    return (
+        states.join(first, on=["source", "object", "generation"], how="left", maintain_order="left")
+        .with_columns(
+            uncertain=pl.col("uncertain") | (pl.col("seq") >= pl.col("_guessed")).fill_null(False)
+        )
+        .drop("_guessed")
+    )
+
+
 def replay_reference(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """STATES and VERIFY for ``ops`` (one or more sources, each replayed on its own)."""
     states: list[dict[str, Any]] = []
@@ -468,4 +527,4 @@ def replay_reference(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         checks.extend(rep.checks)
     st = pl.from_dicts(states, schema=STATES) if states else pl.DataFrame(schema=STATES)
     ck = pl.from_dicts(checks, schema=VERIFY) if checks else pl.DataFrame(schema=VERIFY)
-    return st, ck
+    return mark_guessed(st, ops), ck
