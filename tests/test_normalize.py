@@ -16,7 +16,7 @@ from tests.conftest import FIXTURES, TRACES, rel
 from tracekit.errors import GrammarError
 from tracekit.ingest import parse_paths
 from tracekit.model.engine import replay
-from tracekit.model.reference import replay_reference
+from tracekit.model.reference import framebuffer_guesses, replay_reference
 from tracekit.normalize import calls, dialects, load_profiles, normalize
 from tracekit.normalize.profiles import load_profile
 from tracekit.replay import replay_paths
@@ -425,3 +425,24 @@ def test_a_named_destroy_claims_its_lookup_from_the_fallback() -> None:
         assert refcounts.height == 74, name
         assert refcounts.filter(pl.col("kernel") != pl.col("model")).height == 0, name
         assert states["refs"].min() >= 0, name  # no put drives a count below zero
+
+
+def test_drm_framebuffer_init_names_what_every_destroy_puts() -> None:
+    """random2_s25 on 6.1.0-57 with the extended template: four framebuffers (two of one BO,
+    made by two tasks), removed out of order, none scanned out. drm_framebuffer_init, called
+    after each one's lookup in the same ioctl, ties the lookup to the framebuffer, so every
+    destroy is named (with the rig's probes, the same seed's destroys are guesses:
+    test_rules.test_a_guessed_framebuffer_destroy_makes_a_verdict_inconclusive_not_wrong)."""
+    ops = _norm(TRACES / "real/linux-6.1.0-57-extended/random2_s25.txt").ops
+    inits = ops.filter(pl.col("func") == "drm_framebuffer_init")
+    lookups = ops.filter((pl.col("op") == "get") & (pl.col("owner") == "fb"))
+    destroys = ops.filter((pl.col("op") == "put") & (pl.col("owner") == "fb"))
+    assert inits.height == lookups.height == destroys.height == 4
+    # each lookup is claimed by its own framebuffer's destroy: the init that followed it
+    assert lookups["fb"].to_list() == inits["fb"].to_list()
+    assert destroys["object"].null_count() == 0
+    by_fb = dict(zip(lookups["fb"], lookups["object"], strict=True))
+    assert {fb: by_fb[fb] for fb in destroys["fb"]} == dict(
+        zip(destroys["fb"], destroys["object"], strict=True)
+    )
+    assert framebuffer_guesses(ops).height == 0

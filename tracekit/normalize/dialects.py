@@ -466,7 +466,8 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
         pl.col("_next_obj").alias("_obj"),
         pl.col("_next_gen").alias("_gen"),
     )
-    links = pl.concat([by_vmap, by_handle]).unique(maintain_order=True)
+    by_init = _init_links(ops, destroys)
+    links = pl.concat([by_vmap, by_handle, by_init.drop("_lseq")]).unique(maintain_order=True)
     named = (
         destroys.drop("object", "generation")
         .join(
@@ -487,7 +488,7 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
         maintain_order="left",
     )
     ops = pl.concat([rest, named]).sort(["source", "seq"], maintain_order=True)
-    ops = _claim_lookups(ops)
+    ops = _claim_lookups(ops, by_init.select("source", "_lseq", "_obj", "fb"))
     if fb_handle_sources.height:
         lookups = ops.filter((pl.col("op") == "get") & (pl.col("owner") == "fb")).join(
             fb_handle_sources, on="source", how="semi", maintain_order="left"
@@ -504,7 +505,78 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
     return ops
 
 
-def _claim_lookups(ops: pl.DataFrame) -> pl.DataFrame:
+def _init_links(ops: pl.DataFrame, destroys: pl.DataFrame) -> pl.DataFrame:
+    """``(source, fb, _dseq, _obj, _gen, _lseq)``: the objects a framebuffer's
+    ``drm_framebuffer_init`` names, for the next destroy at its address, and their lookups. ``drm_gem_fb_init_with_funcs`` looks each
+    plane's object up, then (``drm_gem_fb_init``) calls ``drm_framebuffer_init(dev, fb, funcs)``:
+    the task's lookups for a framebuffer in the ioctl that made it are that framebuffer's. (A
+    probe ``tracekit record`` and the extended template have; the rig's own does not.)"""
+    empty = pl.DataFrame(
+        schema={
+            "source": ops.schema["source"],
+            "fb": ops.schema["fb"],
+            "_dseq": ops.schema["seq"],
+            "_obj": ops.schema["object"],
+            "_gen": ops.schema["generation"],
+            "_lseq": ops.schema["seq"],
+        }
+    )
+    inits = ops.filter((pl.col("func") == "drm_framebuffer_init") & pl.col("fb").is_not_null())
+    if inits.height == 0:
+        return empty
+    lookups = ops.filter(
+        (pl.col("op") == "get") & (pl.col("owner") == "fb") & pl.col("object").is_not_null()
+    )
+    # the lookup's ioctl: the task's next return to userspace must come after the init
+    exits = ops.filter(pl.col("op").is_in(["syscall_exit", "ioctl_exit"])).select(
+        "source", "pid", pl.col("seq").alias("_xseq")
+    )
+    return (
+        lookups.select("source", "pid", "seq", "object", "generation")
+        .sort("seq")
+        .join_asof(
+            inits.select("source", "pid", pl.col("seq").alias("_iseq"), "fb").sort("_iseq"),
+            left_on="seq",
+            right_on="_iseq",
+            by=["source", "pid"],
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .join_asof(
+            exits.sort("_xseq"),
+            left_on="seq",
+            right_on="_xseq",
+            by=["source", "pid"],
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .filter(
+            pl.col("_iseq").is_not_null()
+            & (pl.col("_xseq").is_null() | (pl.col("_xseq") > pl.col("_iseq")))
+        )
+        .sort("_iseq")
+        .join_asof(
+            destroys.select("source", "fb", pl.col("seq").alias("_dseq")).sort("_dseq"),
+            left_on="_iseq",
+            right_on="_dseq",
+            by=["source", "fb"],
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .filter(pl.col("_dseq").is_not_null())
+        .select(
+            "source",
+            "fb",
+            "_dseq",
+            pl.col("object").alias("_obj"),
+            pl.col("generation").alias("_gen"),
+            pl.col("seq").alias("_lseq"),
+        )
+        .cast(empty.schema)
+    )
+
+
+def _claim_lookups(ops: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
     """Give each framebuffer lookup that a named destroy takes that framebuffer's address
     (``fb``): the engines keep only the others for the destroys that name nothing.
 
@@ -514,7 +586,9 @@ def _claim_lookups(ops: pl.DataFrame) -> pl.DataFrame:
     oldest lookup of its object that is later than that destroy and not taken yet (per source).
     Without the claim, a destroy that names nothing, earlier, takes that lookup as the task's
     oldest (``random_s17`` on 6.1: three framebuffers on one file, only the scanned-out one
-    mapped)."""
+    mapped). A lookup ``drm_framebuffer_init`` tied to its framebuffer (``known``: ``source``,
+    ``_lseq``, ``_obj``, ``fb``) is that framebuffer's destroy's, and no other's."""
+    tied = {(source, seq, obj): address for source, seq, obj, address in known.iter_rows()}
     fb = pl.col("owner") == "fb"
     op = pl.col("op")
     rows = ops.filter(
@@ -522,7 +596,9 @@ def _claim_lookups(ops: pl.DataFrame) -> pl.DataFrame:
     ).select("source", "seq", "op", "object", "generation", "fb")
     if rows.filter((op == "put") & pl.col("object").is_not_null()).height == 0:
         return ops
-    pending: dict[tuple[str, int, int | None], list[int]] = defaultdict(list)
+    # per (source, object, generation): its lookups not taken yet, (seq, the framebuffer
+    # drm_framebuffer_init tied it to)
+    pending: dict[tuple[str, int, int | None], list[tuple[int, int | None]]] = defaultdict(list)
     # per (source, framebuffer address): the seq of its last destroy, and of the one before
     last: dict[tuple[str, int], int] = {}
     before: dict[tuple[str, int], int] = {}
@@ -530,7 +606,7 @@ def _claim_lookups(ops: pl.DataFrame) -> pl.DataFrame:
     for source, seq, kind, obj, gen, address in rows.iter_rows():  # a few per framebuffer
         key = (source, obj, gen)
         if kind == "get":
-            pending[key].append(seq)
+            pending[key].append((seq, tied.get((source, seq, obj))))
             continue
         at = (source, address)
         if address is not None and last.get(at) != seq:  # (one row per object it puts)
@@ -540,10 +616,12 @@ def _claim_lookups(ops: pl.DataFrame) -> pl.DataFrame:
         if obj is None:
             continue
         since = before.get(at, -1) if address is not None else -1
-        lookup = next((s for s in pending[key] if s > since), None)
+        lookup = next((e for e in pending[key] if e[1] == address), None) or next(
+            (e for e in pending[key] if e[1] is None and e[0] > since), None
+        )
         if lookup is not None:
             pending[key].remove(lookup)
-            claims.append((source, lookup, obj, address))
+            claims.append((source, lookup[0], obj, address))
     if not claims:
         return ops
     claimed = pl.DataFrame(
