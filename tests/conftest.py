@@ -51,6 +51,17 @@ def tmp_capture(tmp_path: Path):
     return write
 
 
+def tampered(tmp_path: Path, capture: Path, line: int, old: str, new: str) -> str:
+    """A copy of ``capture`` with ``old`` replaced by ``new`` in its line ``line`` (1-based),
+    which must hold ``old``: a sampled counter set to a value the model must not accept."""
+    lines = capture.read_text().splitlines()
+    assert old in lines[line - 1], lines[line - 1]
+    lines[line - 1] = lines[line - 1].replace(old, new)
+    out = tmp_path / "tampered.txt"
+    out.write_text("\n".join(lines) + "\n")
+    return str(out)
+
+
 def count_lines(data: bytes) -> int:
     """Lines as tracekit counts them: ``\\n``-terminated, a last line without one counts too
     (``bytes.splitlines`` would also split at a lone ``\\r``, which kernel text never means)."""

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from tests.conftest import ROOT, TRACES
+from tests.conftest import ROOT, TRACES, tampered
 from tests.test_model_differential import _ops, op_rows
 from tracekit.check import run_check
 from tracekit.cli import app
@@ -119,12 +119,7 @@ def test_a_guessed_framebuffer_destroy_makes_a_verdict_inconclusive_not_wrong() 
 
 def test_a_difference_no_guessed_destroy_explains_is_a_disagreement(tmp_path: Path) -> None:
     """The reason reads the values: one guessed destroy explains one reference, not two."""
-    src = GUESSED.read_text().splitlines()
-    assert "drm_gem_object_release_handle:" in src[644] and "refcount=2 " in src[644]
-    src[644] = src[644].replace("refcount=2 ", "refcount=1 ")
-    bad = tmp_path / "tampered.txt"
-    bad.write_text("\n".join(src) + "\n")
-    rep = replay_paths([str(bad)])
+    rep = replay_paths([tampered(tmp_path, GUESSED, 645, "refcount=2 ", "refcount=1 ")])
     assert (645, "refcount", 1) in rep.disagreements.select("line", "counter", "kernel").rows()
 
 

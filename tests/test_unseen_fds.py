@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import TRACES
+from tests.conftest import TRACES, tampered
 from tracekit.ingest import parse_paths
 from tracekit.normalize import normalize
 from tracekit.normalize.dialects import (
@@ -307,12 +307,7 @@ def test_an_fd_dupd_and_never_used_is_set_aside_until_its_close() -> None:
 
 def test_a_difference_no_unknown_close_explains_is_a_disagreement(tmp_path: Path) -> None:
     """The reason reads the values: a count more than the closes still to come can explain."""
-    src = UNUSED_DUP.read_text().splitlines()
-    assert "dma_buf_put:" in src[1106] and src[1106].endswith("f_count=4")
-    src[1106] = src[1106].replace("f_count=4", "f_count=40")
-    bad = tmp_path / "tampered.txt"
-    bad.write_text("\n".join(src) + "\n")
-    rep = replay_paths([str(bad)])
+    rep = replay_paths([tampered(tmp_path, UNUSED_DUP, 1107, "f_count=4", "f_count=40")])
     assert (1107, "f_count", 40) in rep.disagreements.select("line", "counter", "kernel").rows()
 
 
@@ -335,10 +330,5 @@ def test_an_exit_closes_the_fds_the_model_never_knew() -> None:
 def test_an_exit_drops_no_more_than_the_model_took_unknowing(tmp_path: Path) -> None:
     """Three fewer than the model, where it took two references it could not place, is a
     disagreement."""
-    src = EXIT_DROPS.read_text().splitlines()
-    assert "dma_buf_put:" in src[1221] and src[1221].endswith("f_count=5")
-    src[1221] = src[1221].replace("f_count=5", "f_count=4")
-    bad = tmp_path / "tampered.txt"
-    bad.write_text("\n".join(src) + "\n")
-    rep = replay_paths([str(bad)])
+    rep = replay_paths([tampered(tmp_path, EXIT_DROPS, 1222, "f_count=5", "f_count=4")])
     assert (1222, "f_count", 4) in rep.disagreements.select("line", "counter", "kernel").rows()
