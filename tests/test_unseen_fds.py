@@ -332,3 +332,24 @@ def test_an_exit_drops_no_more_than_the_model_took_unknowing(tmp_path: Path) -> 
     disagreement."""
     rep = replay_paths([tampered(tmp_path, EXIT_DROPS, 1222, "f_count=5", "f_count=4")])
     assert (1222, "f_count", 4) in rep.disagreements.select("line", "counter", "kernel").rows()
+
+
+NEVER_CLOSED = TRACES / "real/linux-6.1.0-57-default-probes/random_s48.txt"
+
+
+def test_an_fd_dupd_and_never_closed_is_set_aside_until_the_exit() -> None:
+    """random_s48 dup's a dma-buf fd (11 -> 17) and neither uses nor closes the copy: a sample
+    before the exit reads one more than the model, and the first after exit_group one fewer
+    (the model took the kernel's count in between). The pair is the unknown fd: both are set
+    aside, and nothing else."""
+    rep = replay_paths([str(NEVER_CLOSED)])
+    assert rep.disagreements.height == 0
+    aside = rep.verified.filter(pl.col("why") == "unknown fd closed")
+    assert aside.select("line", "kernel", "model").rows() == [(822, 8, 7), (1179, 5, 6)]
+
+
+def test_a_reference_the_exit_does_not_drop_is_a_disagreement(tmp_path: Path) -> None:
+    """The reason reads the values: with the sample after the exit agreeing, the one more
+    before it is a reference nothing explains."""
+    rep = replay_paths([tampered(tmp_path, NEVER_CLOSED, 1179, "f_count=5", "f_count=6")])
+    assert (822, "f_count", 8) in rep.disagreements.select("line", "counter", "kernel").rows()

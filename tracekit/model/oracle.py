@@ -49,8 +49,12 @@ when:
   file's release (``drm_gem_release``) closed that file, not a dma-buf's, and does not count.
   When the kernel counts more, by at most the closes still to come; when it counts fewer (the
   model took the kernel's count at an earlier sample, such fds' references included), by at
-  most the closes since the dma-buf's previous sample. Like ``poll not traced``, this reason
-  reads the values: a difference no such close explains is a disagreement;
+  most the closes since the dma-buf's previous sample. A process's ``exit_group`` closes such
+  fds too, how many unseen: after it, the kernel may count fewer by at most the references the
+  model took from samples set aside with the kernel above it; before it, more, when the first
+  sample after the exit reads at least as many fewer (an fd neither used nor closed). Like
+  ``poll not traced``, this reason reads the values: a difference no such close explains is a
+  disagreement;
 - ``framebuffer handle unknown``: a ``handle_count`` of an object a framebuffer looked up, from
   the lookup on, in a capture that shows no framebuffer destroy. Whether this kernel's
   framebuffers hold a handle reference (``drm_gem_fb_init_with_funcs`` takes one on 6.12.y and
@@ -122,6 +126,16 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     # who held them (a sample set aside with the kernel above the model): what an exit_group
     # may drop unseen
     adopted: dict[tuple[str, int], int] = defaultdict(int)
+    # (source, dma-buf) -> its f_count samples, (seq, kernel - model), in order
+    f_counts: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
+    if exits and "kernel" in checks.columns:
+        for source, seq, obj, kernel, model in (
+            checks.filter((pl.col("counter") == "f_count") & pl.col("kernel").is_not_null())
+            .select("source", "seq", "object", "kernel", "model")
+            .iter_rows()
+        ):
+            if model is not None:
+                f_counts[(source, obj)].append((seq, kernel - model))
     # (source, object, generation) -> the seqs of the framebuffer destroys that may have put it
     guessed: dict[tuple[str, int, int], list[int]] = defaultdict(list)
     if "owner" in ops.columns:
@@ -275,6 +289,25 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             )
         ):
             # the process exited: its fd table closed the fds the capture never showed made too
+            reason = "unknown fd closed"
+        elif (
+            counter == "f_count"
+            and kernel is not None
+            and model is not None
+            and kernel > model
+            and _dropped_at_exit(
+                f_counts.get((source, obj), []),
+                [
+                    e
+                    for since, table in fd_tables.get((source, obj), ())
+                    if since <= seq
+                    for e in exits.get((source, table), ())
+                ],
+                seq,
+                kernel - model,
+            )
+        ):
+            # an fd never shown made, nor closed: the exit that comes drops its reference
             reason = "unknown fd closed"
         elif (
             counter == "f_count" and source not in polled and kernel is not None and kernel != model
@@ -463,6 +496,20 @@ def _group_exits(ops: pl.DataFrame) -> dict[tuple[str, int | None], list[int]]:
     ):
         out[(source, table)].append(seq)
     return out
+
+
+def _dropped_at_exit(
+    samples: Sequence[tuple[int, int]], exits: Sequence[int], seq: int, diff: int
+) -> bool:
+    """Whether the kernel's ``diff`` references more than the model at an ``f_count`` sample at
+    ``seq`` are dropped by the next ``exit_group`` (of ``exits``, in the fd tables the dma-buf
+    had an fd in): its first sample after that exit reads at least as many fewer than the model.
+    (A ``dup`` of a dma-buf fd that is never used nor closed is seen only so.)"""
+    at = min((e for e in exits if e > seq), default=None)
+    if at is None:
+        return False
+    after = next((d for s, d in samples if s > at), None)
+    return after is not None and -after >= diff
 
 
 def _closes_explain(closes: Sequence[Sequence[int]], diff: int, seq: int, previous: int) -> bool:
