@@ -429,18 +429,13 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
     # a framebuffer's address is used again by a later one: a vmap names the objects of the
     # framebuffer that the next destroy at its address puts, not of every one there
     by_vmap = (
-        fb_calls.join(inner, on=["source", "line"], maintain_order="left")
-        .select("source", "fb", "seq", "_obj", "_gen")
-        .sort("seq")
-        .join_asof(
-            destroys.select("source", "fb", pl.col("seq").alias("_dseq")).sort("_dseq"),
-            left_on="seq",
-            right_on="_dseq",
-            by=["source", "fb"],
-            strategy="forward",
-            check_sortedness=False,
+        _next_destroy(
+            fb_calls.join(inner, on=["source", "line"], maintain_order="left").select(
+                "source", "fb", "seq", "_obj", "_gen"
+            ),
+            "seq",
+            destroys,
         )
-        .filter(pl.col("_dseq").is_not_null())
         .select("source", "fb", "_dseq", "_obj", "_gen")
         .unique()
     )
@@ -505,6 +500,24 @@ def framebuffer_objects(ops: pl.DataFrame) -> pl.DataFrame:
     return ops
 
 
+def _next_destroy(rows: pl.DataFrame, at: str, destroys: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` (with ``source`` and ``fb``) that a destroy at their framebuffer's address
+    follows after their seq ``at``, with that destroy's seq (``_dseq``): the next one only, as a
+    later framebuffer may have the address again."""
+    return (
+        rows.sort(at)
+        .join_asof(
+            destroys.select("source", "fb", pl.col("seq").alias("_dseq")).sort("_dseq"),
+            left_on=at,
+            right_on="_dseq",
+            by=["source", "fb"],
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .filter(pl.col("_dseq").is_not_null())
+    )
+
+
 def _init_links(ops: pl.DataFrame, destroys: pl.DataFrame) -> pl.DataFrame:
     """``(source, fb, _dseq, _obj, _gen, _lseq)``: the objects a framebuffer's
     ``drm_framebuffer_init`` names, for the next destroy at its address, and their lookups. ``drm_gem_fb_init_with_funcs`` looks each
@@ -554,16 +567,7 @@ def _init_links(ops: pl.DataFrame, destroys: pl.DataFrame) -> pl.DataFrame:
             pl.col("_iseq").is_not_null()
             & (pl.col("_xseq").is_null() | (pl.col("_xseq") > pl.col("_iseq")))
         )
-        .sort("_iseq")
-        .join_asof(
-            destroys.select("source", "fb", pl.col("seq").alias("_dseq")).sort("_dseq"),
-            left_on="_iseq",
-            right_on="_dseq",
-            by=["source", "fb"],
-            strategy="forward",
-            check_sortedness=False,
-        )
-        .filter(pl.col("_dseq").is_not_null())
+        .pipe(_next_destroy, "_iseq", destroys)
         .select(
             "source",
             "fb",
