@@ -544,25 +544,23 @@ def _init_links(ops: pl.DataFrame, destroys: pl.DataFrame) -> pl.DataFrame:
     exits = ops.filter(pl.col("op").is_in(["syscall_exit", "ioctl_exit"])).select(
         "source", "pid", pl.col("seq").alias("_xseq")
     )
+
+    def task_next(rows: pl.DataFrame, later: pl.DataFrame, at: str) -> pl.DataFrame:
+        """``rows`` with the task's next of ``later`` (its seq: ``at``)."""
+        return rows.join_asof(
+            later.sort(at),
+            left_on="seq",
+            right_on=at,
+            by=["source", "pid"],
+            strategy="forward",
+            check_sortedness=False,
+        )
+
     return (
         lookups.select("source", "pid", "seq", "object", "generation")
         .sort("seq")
-        .join_asof(
-            inits.select("source", "pid", pl.col("seq").alias("_iseq"), "fb").sort("_iseq"),
-            left_on="seq",
-            right_on="_iseq",
-            by=["source", "pid"],
-            strategy="forward",
-            check_sortedness=False,
-        )
-        .join_asof(
-            exits.sort("_xseq"),
-            left_on="seq",
-            right_on="_xseq",
-            by=["source", "pid"],
-            strategy="forward",
-            check_sortedness=False,
-        )
+        .pipe(task_next, inits.select("source", "pid", pl.col("seq").alias("_iseq"), "fb"), "_iseq")
+        .pipe(task_next, exits, "_xseq")
         .filter(
             pl.col("_iseq").is_not_null()
             & (pl.col("_xseq").is_null() | (pl.col("_xseq") > pl.col("_iseq")))
