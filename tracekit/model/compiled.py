@@ -721,7 +721,9 @@ def _run(
                             break
                 if t >= 0:
                     e = fb_head[t]
-                    _unlink(fb, fb_head, fb_tail, t, -1, e)
+                    fb_head[t] = fb[e, 2]
+                    if fb_tail[t] == e:
+                        fb_tail[t] = -1
                     held = _get(by_key_t, fb[e, 0], fb[e, 1])
                     if held >= 0:
                         objs[held, F_REFS] -= 1
@@ -1044,19 +1046,6 @@ def _touch(table: np.ndarray, stamp: int, row: int, i: int, touched: np.ndarray,
         touched[n] = row
         n += 1
     return n
-
-
-@njit(cache=True)
-def _unlink(
-    entries: np.ndarray, head: np.ndarray, tail: np.ndarray, t: int, prev_e: int, e: int
-) -> None:
-    nxt = entries[e, 2]
-    if prev_e >= 0:
-        entries[prev_e, 2] = nxt
-    else:
-        head[t] = nxt
-    if tail[t] == e:
-        tail[t] = prev_e
 
 
 @njit(cache=True)

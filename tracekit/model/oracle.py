@@ -153,6 +153,11 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             .iter_rows()
         ):
             fd_tables[(source, db)].append((seq, table))
+
+    def tables_then(source: str, db: int, seq: int) -> list[int]:
+        """The fd tables the dma-buf had an fd in by ``seq``."""
+        return [table for since, table in fd_tables.get((source, db), ()) if since <= seq]
+
     last_f_count: dict[tuple[str, int], int] = {}  # (source, dma-buf) -> seq of its last sample
     windows = _loss_windows(ops)
     events = _made(ops).iter_rows()
@@ -265,11 +270,7 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             and model is not None
             and kernel != model
             and _closes_explain(
-                [
-                    closes.get((source, table), [])
-                    for since, table in fd_tables.get((source, obj), ())
-                    if since <= seq
-                ],
+                [closes.get((source, table), []) for table in tables_then(source, obj, seq)],
                 kernel - model,
                 seq,
                 last_f_count.get((source, obj), -1),
@@ -283,8 +284,7 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             and 0 < model - kernel <= adopted[(source, obj)]
             and any(
                 last_f_count.get((source, obj), -1) < e < seq
-                for since, table in fd_tables.get((source, obj), ())
-                if since <= seq
+                for table in tables_then(source, obj, seq)
                 for e in exits.get((source, table), ())
             )
         ):
@@ -299,8 +299,7 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
                 f_counts.get((source, obj), []),
                 [
                     e
-                    for since, table in fd_tables.get((source, obj), ())
-                    if since <= seq
+                    for table in tables_then(source, obj, seq)
                     for e in exits.get((source, table), ())
                 ],
                 seq,
