@@ -467,12 +467,13 @@ def framebuffer_guesses(ops: pl.DataFrame) -> pl.DataFrame:
     one object keeps a reference the kernel dropped and another loses one it kept. Which one is
     not in the capture: from the destroy on, those objects' counts are uncertain
     (:func:`mark_guessed`), and the oracle does not hold such a difference against the model."""
-    fb = pl.col("owner") == "fb"
-    rows = ops.filter(fb & pl.col("op").is_in(["get", "put"])).select(
-        "source", "seq", "op", "pid", "object", "generation", "fb"
-    )
     out: list[tuple[str, int, int, int]] = []
-    if rows.filter((pl.col("op") == "put") & pl.col("object").is_null()).height:
+    # most captures have no put that names no object: found without reading a string
+    if ops.select(((pl.col("op") == "put") & pl.col("object").is_null()).any()).item():
+        fb = pl.col("owner") == "fb"
+        rows = ops.filter(fb & pl.col("op").is_in(["get", "put"])).select(
+            "source", "seq", "op", "pid", "object", "generation", "fb"
+        )
         pending: dict[str, dict[int, list[tuple[int, int]]]] = defaultdict(dict)
         for source, seq, kind, pid, obj, gen, address in rows.iter_rows():
             tasks = pending[source]
