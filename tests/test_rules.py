@@ -489,3 +489,25 @@ def test_check_says_what_became_of_the_objects() -> None:
     assert (
         "4 object(s), 4 created in the capture, 4 freed (4 by the kernel's cleanup" in leak.stdout
     )
+
+
+def test_cleanup_is_what_a_close_or_an_exit_frees() -> None:
+    """A free is the kernel's cleanup when the task's last syscall was a close or its exit (or
+    it released a DRM file since), not whenever the task closed some file before: the scenario
+    opens card0 (vgem), closes it, and frees the cirrus BOs A and B with GEM_CLOSE; C stays on
+    the plane past the end (CLOSEFB, 6.12). On 6.1 CLOSEFB is refused, and the file's close
+    frees C in the worker that disables the plane: not in the task's cleanup either."""
+    for kernel, freed, alive in (("linux-6.12.118", 2, 1), ("linux-6.1.0-57-default-probes", 3, 0)):
+        path = TRACES / "real" / kernel / "atomic_closefb.txt"
+        result = runner.invoke(app, ["check", str(path)])
+        assert result.exit_code == ExitCode.OK
+        assert (
+            f"{path}: 3 object(s), 3 created in the capture, {freed} freed (0 by the kernel's "
+            f"cleanup when their process exited or their file was closed: not leaks), {alive} "
+            "alive at the end"
+        ) in result.stdout
+    # the parent's close of a dma-buf fd frees the object behind it, and the forked child's
+    # exit frees the two objects only its fds held: cleanup, all three; the munmap's is not
+    path = TRACES / "real" / "linux-6.12" / "fork_exit.txt"
+    result = runner.invoke(app, ["check", str(path)])
+    assert "4 freed (3 by the kernel's cleanup" in result.stdout

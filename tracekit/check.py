@@ -105,33 +105,23 @@ def lifecycles(states: pl.DataFrame, ops: pl.DataFrame) -> dict[str, dict[str, i
     if objs.height == 0:
         return {}
     key = ["source", "object", "generation"]
-    # a free in a task after its exit_group or a close of a DRM file is the kernel's cleanup
-    ends = (
-        ops.filter(pl.col("op").is_in(["task_exit", "file_close"]))
-        .group_by("source", "pid")
-        .agg(pl.col("seq").min().alias("_end"))
-    )
     own_free = (pl.col("op") == "free") & ~pl.col("implicit")
-    per = (
-        objs.group_by(key)
-        .agg(
-            created=pl.col("start_known").first(),
-            alive=pl.col("alive").sort_by("seq").last(),
-            free_seq=pl.col("seq").filter(own_free).min(),
-            free_pid=pl.col("pid").filter(own_free).first(),
-        )
-        .join(
-            ends,
-            left_on=["source", "free_pid"],
-            right_on=["source", "pid"],
-            how="left",
-            maintain_order="left",
-        )
+    per = objs.group_by(key).agg(
+        created=pl.col("start_known").first(),
+        alive=pl.col("alive").sort_by("seq").last(),
+        free_seq=pl.col("seq").filter(own_free).min(),
+    )
+    per = per.join(
+        _cleanup_frees(ops),
+        left_on=["source", "free_seq"],
+        right_on=["source", "seq"],
+        how="left",
+        maintain_order="left",
     )
     out: dict[str, dict[str, int]] = {}
     for (source,), group in per.group_by("source"):
         freed = group.filter(pl.col("free_seq").is_not_null())
-        at_exit = freed.filter(pl.col("_end").is_not_null() & (pl.col("_end") < pl.col("free_seq")))
+        at_exit = freed.filter(pl.col("_cleanup").fill_null(False))
         out[str(source)] = {
             "objects": group.height,
             "created": int(group["created"].sum()),
@@ -140,6 +130,33 @@ def lifecycles(states: pl.DataFrame, ops: pl.DataFrame) -> dict[str, dict[str, i
             "alive_at_end": int(group["alive"].sum()),
         }
     return dict(sorted(out.items()))
+
+
+def _cleanup_frees(ops: pl.DataFrame) -> pl.DataFrame:
+    """``(source, seq, _cleanup)`` of every free: whether it is the kernel's cleanup, a free in
+    a task whose last syscall was a ``close`` or its exit, or that released a DRM file since
+    (``drm_gem_release``: an exec's close-on-exec, or a release ``fput`` deferred to the task's
+    next return to userspace). The file's framebuffers go before ``drm_gem_release`` and a
+    dma-buf's object at the dma-buf's release, all in that syscall. A free in a later ioctl of a
+    task that closed some other file before is not cleanup (a scenario that opens card0, sees it
+    is not the driver it wants and closes it, then frees BOs of card1 with GEM_CLOSE)."""
+    # where a task starts to clean up, and where it starts something else (a syscall's exit
+    # ends nothing: a deferred fput runs after it)
+    starts = ["fd_close", "task_exit", "file_close"]
+    others = ["syscall_enter", "ioctl_enter"]
+    return (
+        ops.filter(pl.col("op").is_in([*starts, *others, "free"]))
+        .select("source", "pid", "seq", "op")
+        .with_columns(
+            _cleanup=pl.when(pl.col("op") != "free")
+            .then(pl.col("op").is_in(starts))
+            .forward_fill()
+            .over("source", "pid", order_by="seq")
+            .fill_null(False)
+        )
+        .filter(pl.col("op") == "free")
+        .select("source", "seq", "_cleanup")
+    )
 
 
 def finding_dicts(findings: pl.DataFrame, prints: list[str] | None = None) -> list[dict[str, Any]]:
