@@ -43,6 +43,8 @@ HIDDEN = {
     "random2_s22": {"fd installed unseen", "unknown fd closed"},
     # a dup'd fd never used nor closed: only the exit drops its reference
     "random_s48": {"fd installed unseen", "unknown fd closed"},
+    # dup2 onto a dma-buf fd and close_range close fds with no close
+    "close_range": {"fds closed unseen"},
     # a dup'd dma-buf fd never used: only its close drops its reference
     "random_s5": {"fd installed unseen", "unknown fd closed"},
     "random2_s10": {"fd installed unseen", "unknown fd closed"},

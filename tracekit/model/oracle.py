@@ -55,6 +55,13 @@ when:
   sample after the exit reads at least as many fewer (an fd neither used nor closed). Like
   ``poll not traced``, this reason reads the values: a difference no such close explains is a
   disagreement;
+- ``fds closed unseen``: an ``f_count`` that differs from the model's, of a dma-buf whose
+  release the capture shows while an fd of it that the capture showed installed was never shown
+  closed (by a ``close``, an exec's close-on-exec or an exit), from its export to that
+  release: fds of it were closed by calls the capture does not show (``close_range``; a
+  ``dup2`` or ``dup3`` onto the fd, which closes what the fd was and makes it another fd of
+  the dma-buf it copies, unseen too). Like ``unknown fd closed``, this reason reads the
+  values: a sample that agrees is compared;
 - ``framebuffer handle unknown``: a ``handle_count`` of an object a framebuffer looked up, from
   the lookup on, in a capture that shows no framebuffer destroy. Whether this kernel's
   framebuffers hold a handle reference (``drm_gem_fb_init_with_funcs`` takes one on 6.12.y and
@@ -121,6 +128,7 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     in_flight = _job_spans(ops)
     fb_lookups = _fb_handles_unknown(ops)
     closes = _unknown_closes(ops)
+    closed_unseen = _closed_unseen(ops)
     exits = _group_exits(ops)
     # (source, dma-buf) -> references the model took from the kernel's samples without knowing
     # who held them (a sample set aside with the kernel above the model): what an exit_group
@@ -309,6 +317,13 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             # an fd never shown made, nor closed: the exit that comes drops its reference
             reason = "unknown fd closed"
         elif (
+            counter == "f_count"
+            and kernel is not None
+            and kernel != model
+            and any(a <= seq <= b for a, b in closed_unseen.get((source, obj), ()))
+        ):
+            reason = "fds closed unseen"
+        elif (
             counter == "f_count" and source not in polled and kernel is not None and kernel != model
         ):
             export = next(
@@ -434,6 +449,55 @@ def _thread_exits(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, in
             out[(source, db)].append((opened.pop((source, db)), seq))
     for key, since in opened.items():
         out[key].append((since, 1 << 62))
+    return dict(out)
+
+
+def _closed_unseen(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, int]]]:
+    """Per (source, dma-buf address), the spans ``(a, b)`` from a dma-buf's export to its
+    release, of each dma-buf released while an fd of it that the capture showed installed was
+    never shown closed (by a ``close``, an exec's close-on-exec or its process's exit): its fds
+    were closed by calls the capture does not show (``close_range``, a ``dup2`` or ``dup3``
+    onto the fd), which may have closed, and made, others of it too."""
+    if not {"count", "tgid", "pid", "dmabuf"} <= set(ops.columns):  # (ops made by hand)
+        return {}
+    rows = (
+        ops.filter(
+            pl.col("op").is_in(
+                ["dmabuf_export", "dmabuf_fd", "fd_close", "task_exit", "dmabuf_release"]
+            )
+        )
+        .select(
+            "source", "seq", pl.col("op").cast(pl.String), "count", "dmabuf", FD_TABLE.alias("t")
+        )
+        .iter_rows()
+    )
+    fds: dict[tuple[str, int | None], dict[int, int]] = defaultdict(dict)
+    since: dict[tuple[str, int], int] = {}  # (source, dma-buf) -> its export
+    out: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
+    for source, seq, op, fd, db, table in rows:
+        if op == "fd_close":
+            fds[(source, table)].pop(fd, None)
+        elif op == "task_exit":  # as the model does: a task's exit closes its table's fds
+            fds.pop((source, table), None)
+        elif db is None:
+            continue
+        elif op == "dmabuf_export":
+            since.setdefault((source, db), seq)
+        elif op == "dmabuf_fd":
+            if fd is not None:
+                fds[(source, table)][fd] = db
+            since.setdefault((source, db), seq)
+        else:  # released: the fds that still named it are gone with it
+            still_open = False
+            for (src, _), table_fds in fds.items():
+                if src == source:
+                    gone = [f for f, d in table_fds.items() if d == db]
+                    still_open = still_open or bool(gone)
+                    for f in gone:
+                        del table_fds[f]
+            start = since.pop((source, db), None)
+            if still_open and start is not None:
+                out[(source, db)].append((start, seq))
     return dict(out)
 
 
