@@ -86,6 +86,10 @@ OVERRUNS = [
     # CPU 1 lost a mapping's vm_open while CPU 0 went on: CPU 0's munmap, before the marker,
     # put a reference the model never saw taken (TK008)
     ("linux-6.1.0-57-default-probes/vma_split.txt", 1, 30, 82),
+    # a dup'd dma-buf fd never used nor closed: a sample before the loss reads one more than
+    # the model, which only the sample after the exit_group that drops the fd can explain, and
+    # the loss came in between (its window: events lost, not unknown fd closed)
+    ("linux-6.1.0-57-default-probes/random_s48.txt", 0, 869, 909),
 ]
 
 LATE_STARTS = [

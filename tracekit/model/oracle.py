@@ -52,7 +52,8 @@ when:
   most the closes since the dma-buf's previous sample. A process's ``exit_group`` closes such
   fds too, how many unseen: after it, the kernel may count fewer by at most the references the
   model took from samples set aside with the kernel above it; before it, more, when the first
-  sample after the exit reads at least as many fewer (an fd neither used nor closed). Like
+  sample after the exit reads at least as many fewer (an fd neither used nor closed; where
+  events were lost in between, that sample proves nothing, and the reason is the loss). Like
   ``poll not traced``, this reason reads the values: a difference no such close explains is a
   disagreement;
 - ``fds closed unseen``: an ``f_count`` that differs from the model's, of a dma-buf whose
@@ -303,19 +304,23 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             and kernel is not None
             and model is not None
             and kernel > model
-            and _dropped_at_exit(
-                f_counts.get((source, obj), []),
-                [
-                    e
-                    for table in tables_then(source, obj, seq)
-                    for e in exits.get((source, table), ())
-                ],
-                seq,
-                kernel - model,
+            and (
+                dropped := _dropped_at_exit(
+                    f_counts.get((source, obj), []),
+                    [
+                        e
+                        for table in tables_then(source, obj, seq)
+                        for e in exits.get((source, table), ())
+                    ],
+                    seq,
+                    kernel - model,
+                    windows.get(source, ()),
+                )
             )
         ):
-            # an fd never shown made, nor closed: the exit that comes drops its reference
-            reason = "unknown fd closed"
+            # an fd never shown made, nor closed: the exit that comes drops its reference (or
+            # would show it, but events were lost before it did)
+            reason = dropped
         elif (
             counter == "f_count"
             and kernel is not None
@@ -562,17 +567,29 @@ def _group_exits(ops: pl.DataFrame) -> dict[tuple[str, int | None], list[int]]:
 
 
 def _dropped_at_exit(
-    samples: Sequence[tuple[int, int]], exits: Sequence[int], seq: int, diff: int
-) -> bool:
-    """Whether the kernel's ``diff`` references more than the model at an ``f_count`` sample at
-    ``seq`` are dropped by the next ``exit_group`` (of ``exits``, in the fd tables the dma-buf
-    had an fd in): its first sample after that exit reads at least as many fewer than the model.
-    (A ``dup`` of a dma-buf fd that is never used nor closed is seen only so.)"""
+    samples: Sequence[tuple[int, int]],
+    exits: Sequence[int],
+    seq: int,
+    diff: int,
+    windows: Sequence[tuple[int, int, str]],
+) -> str | None:
+    """Why the kernel's ``diff`` references more than the model at an ``f_count`` sample at
+    ``seq`` are not the model's error, if the next ``exit_group`` (of ``exits``, in the fd
+    tables the dma-buf had an fd in) drops them: ``unknown fd closed`` when the dma-buf's first
+    sample after that exit reads at least as many fewer than the model (a ``dup`` of a dma-buf
+    fd that is never used nor closed is seen only so), or the reason of a loss (``windows``,
+    :func:`_loss_windows`) between the sample and that one, which took the evidence with it.
+    ``None`` when neither applies: the difference is a disagreement."""
     at = min((e for e in exits if e > seq), default=None)
     if at is None:
-        return False
-    after = next((d for s, d in samples if s > at), None)
-    return after is not None and -after >= diff
+        return None
+    after = next(((s, d) for s, d in samples if s > at), None)
+    if after is None:
+        return None
+    lost = next((why for a, b, why in windows if a < after[0] and b > seq), None)
+    if lost is not None:
+        return lost
+    return "unknown fd closed" if -after[1] >= diff else None
 
 
 def _closes_explain(closes: Sequence[Sequence[int]], diff: int, seq: int, previous: int) -> bool:
