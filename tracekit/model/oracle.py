@@ -62,7 +62,9 @@ when:
   release: fds of it were closed by calls the capture does not show (``close_range``; a
   ``dup2`` or ``dup3`` onto the fd, which closes what the fd was and makes it another fd of
   the dma-buf it copies, unseen too). Like ``unknown fd closed``, this reason reads the
-  values: a sample that agrees is compared;
+  values: a sample that agrees is compared. Where the capture never shows the dma-buf released
+  and events were lost after the sample, the release that would say may be what was lost: such
+  a sample is set aside with the loss's reason;
 - ``framebuffer handle unknown``: a ``handle_count`` of an object a framebuffer looked up, from
   the lookup on, in a capture that shows no framebuffer destroy. Whether this kernel's
   framebuffers hold a handle reference (``drm_gem_fb_init_with_funcs`` takes one on 6.12.y and
@@ -106,6 +108,9 @@ from tracekit.normalize.calls import CLOCK_JUMP
 from tracekit.normalize.core import CALL_STARTS, syscall_begun
 from tracekit.normalize.dialects import THREAD_EXIT, TRACED_SYSCALL, UNSEEN_FD
 from tracekit.schema import FD_TABLE
+
+NEVER_RELEASED = 1 << 62
+"""The end of a span that lasts to the end of the capture."""
 
 OBJECT_COUNTERS = ("refcount", "handle_count", "pages_use_count", "vmap_use_count")
 DMABUF_COUNTERS = ("f_count", "vmapping_counter")
@@ -325,9 +330,13 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             counter == "f_count"
             and kernel is not None
             and kernel != model
-            and any(a <= seq <= b for a, b in closed_unseen.get((source, obj), ()))
+            and (
+                unseen_closes := _closed_unseen_reason(
+                    closed_unseen.get((source, obj), ()), windows.get(source, ()), seq
+                )
+            )
         ):
-            reason = "fds closed unseen"
+            reason = unseen_closes
         elif (
             counter == "f_count" and source not in polled and kernel is not None and kernel != model
         ):
@@ -462,7 +471,9 @@ def _closed_unseen(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, i
     release, of each dma-buf released while an fd of it that the capture showed installed was
     never shown closed (by a ``close``, an exec's close-on-exec or its process's exit): its fds
     were closed by calls the capture does not show (``close_range``, a ``dup2`` or ``dup3``
-    onto the fd), which may have closed, and made, others of it too."""
+    onto the fd), which may have closed, and made, others of it too. A dma-buf the capture
+    never shows released has a span from its export to :data:`NEVER_RELEASED`: whether its
+    release would show that is unknown (it matters where events were lost before the end)."""
     if not {"count", "tgid", "pid", "dmabuf"} <= set(ops.columns):  # (ops made by hand)
         return {}
     rows = (
@@ -503,7 +514,26 @@ def _closed_unseen(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, i
             start = since.pop((source, db), None)
             if still_open and start is not None:
                 out[(source, db)].append((start, seq))
+    # the dma-bufs the capture never shows released: whether it would is not known
+    for key, start in since.items():
+        out[key].append((start, NEVER_RELEASED))
     return dict(out)
+
+
+def _closed_unseen_reason(
+    spans: Sequence[tuple[int, int]], windows: Sequence[tuple[int, int, str]], seq: int
+) -> str | None:
+    """Why an ``f_count`` at ``seq`` that differs from the model's is not compared, by the
+    dma-buf's :func:`_closed_unseen` spans: ``fds closed unseen`` in a span that ends in a
+    release, or, in the span of a dma-buf never shown released, the reason of a loss after
+    the sample (the release the loss hid may have shown fds closed unseen). ``None`` if
+    neither."""
+    span = next(((a, b) for a, b in spans if a <= seq <= b), None)
+    if span is None:
+        return None
+    if span[1] < NEVER_RELEASED:
+        return "fds closed unseen"
+    return next((why for _, b, why in windows if b > seq), None)
 
 
 def _unknown_closes(ops: pl.DataFrame) -> dict[tuple[str, int | None], list[int]]:
