@@ -74,6 +74,11 @@ def _hidden(path: Path) -> set[str]:
         }.get(path.parent.name, set())
     if path.stem == "random2_s25" and path.parent.name == "linux-6.1.0-57-extended":
         return {"fds not traced"}  # drm_framebuffer_init names every destroy: nothing guessed
+    if path.stem == "close_range_drm":
+        # with the rig's probes a close_range of the DRM fd reads as an exec, which closes the
+        # close-on-exec dma-buf fd for the model: the task's close of it later is of an fd
+        # unknown to the model (the extended template probes the exec: nothing is hidden)
+        return {"unknown fd closed"} if path.parent.name.endswith("default-probes") else set()
     if path.stem in HIDDEN:  # (the first reason that applies is the one given)
         return HIDDEN[path.stem]
     # 6.12 installs a PRIME export's fd without dma_buf_fd: only the extended probes see it

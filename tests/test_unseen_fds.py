@@ -194,12 +194,14 @@ def test_no_other_capture_re_imports_an_object_or_execs() -> None:
         ops = _ops(path)
         if path.stem != "reimport" and not path.stem.startswith("random"):
             assert ops.filter(pl.col("func") == REATTACHED).height == 0, path
-        if path.stem == "close_range" and path.parent.name.endswith("default-probes"):
-            # close_range(3, ~0) releases the DRM file after no traced syscall: with no exec
-            # probe that reads as an exec (exec_closed_fds says so), whose closes of the
-            # close-on-exec dma-buf fds are here what close_range closed
+        if path.stem.startswith("close_range") and path.parent.name.endswith("default-probes"):
+            # close_range releases the DRM file after no traced syscall: with no exec probe
+            # that reads as an exec (the limitation exec_closed_fds states), which closes the
+            # close-on-exec dma-buf fds: in close_range.c what close_range(3, ~0) closed, in
+            # close_range_drm.c an fd the task goes on using (test_oracle sets its sample aside)
             closed = ops.filter(pl.col("func") == EXEC_CLOSE)
-            assert closed["count"].sort().to_list() == [5, 6, 7], path
+            want = [5, 6, 7] if path.stem == "close_range" else [5]
+            assert closed["count"].sort().to_list() == want, path
         elif path.stem != "exec_cloexec":
             assert ops.filter(pl.col("func") == EXEC_CLOSE).height == 0, path
         if path.stem != "killed":

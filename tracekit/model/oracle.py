@@ -106,7 +106,14 @@ import polars as pl
 from tracekit.model.reference import framebuffer_guesses
 from tracekit.normalize.calls import CLOCK_JUMP
 from tracekit.normalize.core import CALL_STARTS, syscall_begun
-from tracekit.normalize.dialects import THREAD_EXIT, TRACED_SYSCALL, UNSEEN_FD
+from tracekit.normalize.dialects import (
+    EXEC_CLOSE,
+    EXEC_CLOSE_TRACED,
+    KILLED,
+    THREAD_EXIT,
+    TRACED_SYSCALL,
+    UNSEEN_FD,
+)
 from tracekit.schema import FD_TABLE
 
 NEVER_RELEASED = 1 << 62
@@ -540,11 +547,16 @@ def _unknown_closes(ops: pl.DataFrame) -> dict[tuple[str, int | None], list[int]
     """Per (source, fd table), the seqs (ascending) of the traced closes of fds the capture did not show
     made (no ``dmabuf_fd`` installed them in that fd table since its last close, or its
     process's ``exit_group``; a thread's own exit closes nothing) that closed no DRM file: the
-    task's next op among its syscalls and DRM file releases is not a release."""
+    task's next op among its syscalls and DRM file releases is not a release. The closes
+    normalisation adds where it infers an exec (or a fatal signal) close fds for the model as
+    a traced close does: a traced close of such an fd later is of an fd the model does not
+    know (a ``close_range`` of a DRM fd reads as an exec with the rig's probes, and its
+    close-on-exec dma-buf fds stay open)."""
     if not {"count", "tgid", "pid", "func"} <= set(ops.columns):
         return {}
+    added = pl.col("func").is_in([EXEC_CLOSE, EXEC_CLOSE_TRACED, KILLED])
     rows = (
-        ops.filter(pl.col("op").is_in(["dmabuf_fd", "file_close"]) | TRACED_SYSCALL)
+        ops.filter(pl.col("op").is_in(["dmabuf_fd", "file_close"]) | TRACED_SYSCALL | added)
         .select(
             "source",
             "seq",
@@ -573,9 +585,9 @@ def _unknown_closes(ops: pl.DataFrame) -> dict[tuple[str, int | None], list[int]
         elif op == "fd_close":
             if (source, table, fd) in known:
                 known.discard((source, table, fd))
-            else:
+            elif func not in (EXEC_CLOSE, EXEC_CLOSE_TRACED):
                 pending[task] = (table, seq)
-        elif op == "task_exit" and func == "sys_enter_exit_group":
+        elif op == "task_exit" and func in ("sys_enter_exit_group", KILLED):
             known = {k for k in known if k[:2] != (source, table)}
     for (source, _), (table, seq) in pending.items():
         out[(source, table)].append(seq)
