@@ -116,8 +116,8 @@ from tracekit.normalize.dialects import (
 )
 from tracekit.schema import FD_TABLE
 
-NEVER_RELEASED = 1 << 62
-"""The end of a span that lasts to the end of the capture."""
+CAPTURE_END = 1 << 62
+"""The end of a span that lasts to the end of the capture (a seq no op reaches)."""
 
 OBJECT_COUNTERS = ("refcount", "handle_count", "pages_use_count", "vmap_use_count")
 DMABUF_COUNTERS = ("f_count", "vmapping_counter")
@@ -178,6 +178,11 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     def tables_then(source: str, db: int, seq: int) -> list[int]:
         """The fd tables the dma-buf had an fd in by ``seq``."""
         return [table for since, table in fd_tables.get((source, db), ()) if since <= seq]
+
+    def exits_then(source: str, db: int, seq: int) -> list[int]:
+        """The seqs of the ``exit_group`` calls of the fd tables the dma-buf had an fd in by
+        ``seq``."""
+        return [e for table in tables_then(source, db, seq) for e in exits.get((source, table), ())]
 
     last_f_count: dict[tuple[str, int], int] = {}  # (source, dma-buf) -> seq of its last sample
     windows = _loss_windows(ops)
@@ -304,9 +309,7 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             and model is not None
             and 0 < model - kernel <= adopted[(source, obj)]
             and any(
-                last_f_count.get((source, obj), -1) < e < seq
-                for table in tables_then(source, obj, seq)
-                for e in exits.get((source, table), ())
+                last_f_count.get((source, obj), -1) < e < seq for e in exits_then(source, obj, seq)
             )
         ):
             # the process exited: its fd table closed the fds the capture never showed made too
@@ -319,11 +322,7 @@ def annotate(checks: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
             and (
                 dropped := _dropped_at_exit(
                     f_counts.get((source, obj), []),
-                    [
-                        e
-                        for table in tables_then(source, obj, seq)
-                        for e in exits.get((source, table), ())
-                    ],
+                    exits_then(source, obj, seq),
                     seq,
                     kernel - model,
                     windows.get(source, ()),
@@ -469,7 +468,7 @@ def _thread_exits(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, in
         elif db is not None and (source, db) in opened:  # released
             out[(source, db)].append((opened.pop((source, db)), seq))
     for key, since in opened.items():
-        out[key].append((since, 1 << 62))
+        out[key].append((since, CAPTURE_END))
     return dict(out)
 
 
@@ -479,7 +478,7 @@ def _closed_unseen(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, i
     never shown closed (by a ``close``, an exec's close-on-exec or its process's exit): its fds
     were closed by calls the capture does not show (``close_range``, a ``dup2`` or ``dup3``
     onto the fd), which may have closed, and made, others of it too. A dma-buf the capture
-    never shows released has a span from its export to :data:`NEVER_RELEASED`: whether its
+    never shows released has a span from its export to :data:`CAPTURE_END`: whether its
     release would show that is unknown (it matters where events were lost before the end)."""
     if not {"count", "tgid", "pid", "dmabuf"} <= set(ops.columns):  # (ops made by hand)
         return {}
@@ -523,7 +522,7 @@ def _closed_unseen(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, i
                 out[(source, db)].append((start, seq))
     # the dma-bufs the capture never shows released: whether it would is not known
     for key, start in since.items():
-        out[key].append((start, NEVER_RELEASED))
+        out[key].append((start, CAPTURE_END))
     return dict(out)
 
 
@@ -538,7 +537,7 @@ def _closed_unseen_reason(
     span = next(((a, b) for a, b in spans if a <= seq <= b), None)
     if span is None:
         return None
-    if span[1] < NEVER_RELEASED:
+    if span[1] < CAPTURE_END:
         return "fds closed unseen"
     return next((why for _, b, why in windows if b > seq), None)
 
@@ -668,7 +667,7 @@ def _unseen_fds(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[int, int,
         out[key].extend((a, e, seq) for a, e in open_uses.pop(key, ()))
         life[key] = seq
     for key, uses in open_uses.items():
-        out[key].extend((a, e, 1 << 62) for a, e in uses)
+        out[key].extend((a, e, CAPTURE_END) for a, e in uses)
     return dict(out)
 
 
@@ -758,7 +757,7 @@ def _job_spans(ops: pl.DataFrame) -> dict[tuple[str, int, int], list[tuple[int, 
             out[(source, o, g)].append((start, seq))
     for (source, _), members in running.items():
         for (o, g), start in members.items():
-            out[(source, o, g)].append((start, 1 << 62))
+            out[(source, o, g)].append((start, CAPTURE_END))
     return dict(out)
 
 
@@ -779,7 +778,7 @@ def _exports_without_fd(ops: pl.DataFrame) -> dict[tuple[str, int], list[tuple[i
         if op == "dmabuf_export":
             if mine:
                 mine[-1][1] = seq
-            mine.append([seq, 1 << 62, 0])
+            mine.append([seq, CAPTURE_END, 0])
         elif mine:
             mine[-1][2] += 1
     return {
