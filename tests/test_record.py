@@ -203,10 +203,22 @@ def test_record_on_this_machine(tmp_path: Path) -> None:
     assert "sys_ioctl(fd: " in text
     parsed = parse_paths([str(out)])
     assert parsed.summary.rejected == 0 and parsed.summary.events > 0
-    # record-tgid: the lines say their task's process (the kernel prints "(-------)" for a task
-    # it has not recorded yet)
+    # record-tgid: every line says its process. The kernel prints it at read time from a map it
+    # fills at a sched_switch after the CPU committed an event; the second gate is that switch,
+    # so even the lines trace_pipe hands over before the command first sleeps say it (not
+    # "(-------)"), whatever the machine's load.
     calls = parsed.events.filter(pl.col("event").str.starts_with("sys_"))
-    assert calls.height and calls["tgid"].null_count() < calls.height / 2
+    assert calls.height
+    if (REAL / "options/record-tgid").exists():
+        # the command's lines (the syscall events are filtered to its pid)
+        unsaved = [
+            ln
+            for ln in text.splitlines()
+            if ": sys_" in ln and ("(-------)" in ln or "<...>" in ln)
+        ]
+        assert not unsaved, unsaved[:3]
+        assert calls["tgid"].null_count() == 0
+        assert (calls["tgid"] == calls["pid"]).all()  # a single-threaded command
     ops = runner.invoke(app, ["ops", str(out)]).stdout
     assert "syscall_exit" in ops
 
@@ -224,7 +236,11 @@ def test_emitted_script_on_this_machine(tmp_path: Path) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    assert "sys_ioctl(fd: " in out.read_text()
+    text = out.read_text()
+    assert "sys_ioctl(fd: " in text
+    if (REAL / "options/record-tgid").exists():
+        calls = [ln for ln in text.splitlines() if ": sys_" in ln]
+        assert not [ln for ln in calls if "(-------)" in ln or "<...>" in ln]  # as above
     assert not [d for d in os.listdir(REAL / "instances") if d.startswith("tracekit-")]
 
 

@@ -39,6 +39,12 @@ SYSCALL_EVENTS = (
     "sys_enter_close",
     "sys_enter_exit_group",
 )
+GATE = 'read _ < "$0"; read _ < "$0"; exec "$@"'
+"""The command's wrapper: held at a gate (a FIFO) until its syscall filters are set, then at a
+second one. The kernel prints a task's comm and process at read time from maps it fills at a
+sched_switch after the CPU committed an event: the first gate's close is traced, the wait at
+the second is that switch, so even lines trace_pipe hands over before the command first sleeps
+say ``python3-1234 ( 1234)``, not ``<...>-1234 (-------)``."""
 TGID_OPTION = "record-tgid"
 """Each line says its task's process (``comm-pid (tgid)``): threads share their process's fds,
 and replay keys dma-buf fds by process where the lines say it."""
@@ -394,8 +400,8 @@ def shell_script(p: Plan, output: str = "/tmp/gem-trace.txt") -> str:
         'w "$I/tracing_on" 1',
         'if [ "$#" -gt 0 ]; then',
         '  rm -f "$OUT.go"; mkfifo "$OUT.go" || exit 3',
-        "  # held at a gate until its syscall filters are set",
-        '  sh -c \'read _ < "$0"; exec "$@"\' "$OUT.go" "$@" &',
+        "  # held at a gate until its syscall filters are set, then at a second one (GATE)",
+        f'  sh -c \'{GATE}\' "$OUT.go" "$@" &',
         "  CMD=$!",
     ]
     for sc in p.syscalls:
@@ -406,6 +412,11 @@ def shell_script(p: Plan, output: str = "/tmp/gem-trace.txt") -> str:
     lines += [
         # a child that exits (SIGCHLD) can interrupt the open of the gate: busybox sh does not
         # retry it, so try again (a bounded number of times)
+        '  n=0; until echo go 2>/dev/null > "$OUT.go"; do n=$((n+1)); [ "$n" -gt 50 ] && break; done',
+        "  # until it sleeps at the second gate (running: R in /proc/PID/stat)",
+        '  n=0; while [ "$n" -lt 20000 ] && read -r st < "/proc/$CMD/stat"; do',
+        '    st=${st##*) }; [ "${st%% *}" = R ] || break; n=$((n+1))',
+        "  done",
         '  n=0; until echo go 2>/dev/null > "$OUT.go"; do n=$((n+1)); [ "$n" -gt 50 ] && break; done',
         '  wait "$CMD"; rc=$?',
         '  rm -f "$OUT.go"',
@@ -519,7 +530,7 @@ class Recorder:
         self._gatedir = tempfile.mkdtemp(prefix="tracekit-record-")
         fifo = os.path.join(self._gatedir, "gate")
         os.mkfifo(fifo)
-        wrapper = ["/bin/sh", "-c", 'read _ < "$0"; exec "$@"', fifo, *self.command]
+        wrapper = ["/bin/sh", "-c", GATE, fifo, *self.command]
         try:
             return subprocess.Popen(wrapper)
         except OSError as exc:
@@ -531,9 +542,12 @@ class Recorder:
             self._write(f"{p.dir}/events/syscalls/{sc}/filter", f"common_pid == {proc.pid}")
             self._write(f"{p.dir}/events/syscalls/{sc}/enable", "1")
         fifo = os.path.join(self._gatedir, "gate")
-        fd = os.open(fifo, os.O_WRONLY)  # the command is waiting on the other end
-        os.write(fd, b"go\n")
-        os.close(fd)
+        for step in range(2):
+            if step:
+                _wait_blocked(proc.pid)
+            fd = os.open(fifo, os.O_WRONLY)  # the command is waiting on the other end
+            os.write(fd, b"go\n")
+            os.close(fd)
         shutil.rmtree(self._gatedir, ignore_errors=True)
 
     def _drain(self, fd: int, out: object, *, final: bool = False) -> None:
@@ -583,6 +597,22 @@ class Recorder:
             with contextlib.suppress(OSError):
                 self._write(f"{p.tracefs}/kprobe_events", f"-:{GROUP}/{name}")
         self._probes = []
+
+
+def _wait_blocked(pid: int, timeout: float = 2.0) -> None:
+    """Wait until task PID sleeps (``S`` in /proc/PID/stat): at the second gate's open."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                state = fh.read().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            return
+        if state != "R":
+            return
+        time.sleep(0.0005)
 
 
 def _error_log(tracefs: str) -> str:
