@@ -554,12 +554,25 @@ CALL_BOUNDARIES = (*CALL_STARTS, "syscall_exit", "ioctl_exit")
 def syscall_begun(rows: pl.DataFrame, ops: pl.DataFrame) -> pl.DataFrame:
     """``rows`` (with ``source``, ``pid`` and ``seq``; returned in seq order) with ``_begun``:
     the seq at which the syscall each is in began, as ``ops`` show it (its task's last
-    :data:`CALL_STARTS` op at or before it). Null where the capture shows none before it: for a
-    task whose syscalls it shows (``_calls``), the syscall began before the capture; for one
-    whose syscalls it does not show, nothing is known."""
+    :data:`CALL_STARTS` op at or before it, or the fork that made the task, profiles/tasks.toml:
+    nothing it did before is missing). Null where the capture shows none before it: for a task
+    whose syscalls it shows (``_calls``), the syscall began before the capture; for one whose
+    syscalls it does not show, nothing is known."""
     starts = ops.filter(pl.col("op").is_in(CALL_STARTS)).select(
         "source", "pid", pl.col("seq").alias("_begun")
     )
+    born = (pl.col("op") == "call_enter") & (pl.col("func") == "wake_up_new_task")
+    if "count" in ops.columns and ops.select(born.any()).item():
+        starts = pl.concat(
+            [
+                starts,
+                ops.filter(born & pl.col("count").is_not_null()).select(
+                    "source",
+                    pl.col("count").cast(starts.schema["pid"]).alias("pid"),
+                    pl.col("seq").alias("_begun"),
+                ),
+            ]
+        )
     tasks = (
         ops.filter(pl.col("op").is_in(CALL_BOUNDARIES) & pl.col("pid").is_not_null())
         .select("source", "pid")
