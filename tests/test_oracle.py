@@ -39,6 +39,8 @@ HIDDEN = {
     "random_s17": {"fds not traced"},  # three framebuffers, one named by its vmap
     # a forked child imports a dma-buf: its create is known (the child was born in the capture)
     "random_s51": {"fds not traced"},
+    # a dup'd fd used later; a child's copied fds
+    "random_s58": {"fd installed unseen", "fds not traced"},
     # framebuffers removed out of order with nothing naming their BOs
     "random2_s25": {"fds not traced", "framebuffer destroy guessed"},
     # two dup'd fds, never used, closed by exit_group

@@ -185,6 +185,30 @@ def test_without_it_the_reimport_disagrees(monkeypatch: pytest.MonkeyPatch) -> N
     ]
 
 
+@pytest.mark.parametrize("kernel", ["linux-6.12.118", "linux-6.18"])
+def test_a_framebuffer_s_handle_reference_counts_before_the_reattach(kernel: str) -> None:
+    """random_s58: an exported BO is put on a framebuffer (6.12.y and later: the framebuffer
+    holds a handle reference, which normalisation infers), the framebuffer removed, the last
+    handle closed, and the dma-buf imported back. Its handle count at the import is 0 only
+    with the framebuffer's handle reference counted first (it was -1 before: no reference
+    added, and the f_count after read one above the model)."""
+    path = TRACES / "real" / kernel / "random_s58.txt"
+    ops = _ops(path)
+    fb_held = ops.filter(
+        (pl.col("op") == "handle_get") & pl.col("func").str.starts_with("drm_gem_fb_init")
+    ).select("object", pl.col("seq").alias("_fb"))
+    exported = ops.filter(pl.col("op") == "dmabuf_export").select("dmabuf", "object")
+    reattached = (
+        ops.filter(pl.col("func") == REATTACHED)
+        .select("dmabuf", "seq")
+        .join(exported, on="dmabuf")
+        .join(fb_held, on="object")
+        .filter(pl.col("_fb") < pl.col("seq"))
+    )
+    assert reattached.height == 1
+    assert replay_paths([str(path)]).disagreements.height == 0
+
+
 def test_no_other_capture_re_imports_an_object_or_execs() -> None:
     """Only the captures whose scenarios do so show a re-import, an exec or a kill (and a
     close_range with the rig's own probes, which read as an exec). The random

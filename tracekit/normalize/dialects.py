@@ -193,6 +193,100 @@ def one_dmabuf_view(ops: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+TTM_VMA_FILE = "the vma's dma-buf file (TTM's vm_ops)"
+"""The ``func`` of the ``dmabuf_put`` :func:`ttm_mmaps` adds at a TTM vma's close."""
+
+
+def ttm_mmaps(ops: pl.DataFrame) -> pl.DataFrame:
+    """The GEM mmap of a vma that TTM took over (profiles/ttm.toml) holds no GEM reference: its
+    ``ttm_bo_mmap_obj``, later in the same task's call, takes TTM's kref for the vma and
+    ``drm_gem_ttm_mmap`` gives back the reference ``drm_gem_mmap_obj`` (or
+    ``drm_gem_prime_mmap``) took; the vma closes through TTM's vm_ops (``ttm_bo_vm_close``),
+    not ``drm_gem_vm_close``. So that mmap is dropped, unless it maps a dma-buf: the vma still
+    holds the dma-buf's file, put when it closes (after ``ttm_bo_vm_close``, in the same
+    ``remove_vma``): it becomes that ``dmabuf_get`` (owner ``vma``), and the vma's close its
+    ``dmabuf_put``. The mmap taken over is the task's last mmap or munmap of that vma before
+    it, when that is an mmap (an address a closed vma had is not this one). A fork's or a
+    split's copy of such a vma (``ttm_bo_vm_open``) takes the file too, unseen: not followed."""
+    takeovers = ops.filter(
+        (pl.col("op") == "call_enter")
+        & (pl.col("func") == "ttm_bo_mmap_obj")
+        & pl.col("vma").is_not_null()
+    ).select("source", "pid", "vma", pl.col("seq").alias("_taken"))
+    if takeovers.height == 0:
+        return ops
+    maps = (
+        ops.with_row_index("_i")
+        .filter(pl.col("op").is_in(["mmap", "munmap"]) & pl.col("vma").is_not_null())
+        .select("_i", "source", "pid", "vma", "seq", "dmabuf", _mmap=pl.col("op") == "mmap")
+        .sort("seq")
+    )
+    taken = (
+        takeovers.sort("_taken")
+        .join_asof(
+            maps,
+            left_on="_taken",
+            right_on="seq",
+            by=["source", "pid", "vma"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .filter(pl.col("_mmap").fill_null(False))
+        .unique("_i", keep="first", maintain_order=True)
+    )
+    if taken.height == 0:
+        return ops
+    files = taken.filter(pl.col("dmabuf").is_not_null())
+    ops = ops.filter(
+        ~pl.int_range(pl.len(), dtype=pl.UInt32).is_in(
+            taken.filter(pl.col("dmabuf").is_null())["_i"].implode()
+        )
+    )
+    if files.height == 0:
+        return ops
+    # (the rows kept keep their order: find the rewritten ones again by source and seq)
+    at = files.select("source", "seq", "vma", _file=pl.lit(True))
+    ops = ops.join(at, on=["source", "seq", "vma"], how="left", maintain_order="left")
+    rewritten = pl.col("_file").fill_null(False) & (pl.col("op") == "mmap")
+    ops = ops.with_columns(
+        op=pl.when(rewritten)
+        .then(pl.lit("dmabuf_get"))
+        .otherwise(pl.col("op"))
+        .cast(ops.schema["op"]),
+        owner=pl.when(rewritten).then(pl.lit("vma")).otherwise(pl.col("owner")),
+        **{c: pl.when(rewritten).then(None).otherwise(pl.col(c)) for c in ("object", "generation")},
+    ).drop("_file")
+    # each such vma's close: the first ttm_bo_vm_close of it after its mmap, in any task
+    closes = (
+        ops.with_row_index("_i")
+        .filter(
+            (pl.col("op") == "call_enter")
+            & (pl.col("func") == "ttm_bo_vm_close")
+            & pl.col("vma").is_not_null()
+        )
+        .select("_i", "source", "vma", pl.col("seq").alias("_closed"))
+        .sort("_closed")
+    )
+    ended = (
+        files.select("source", "vma", "dmabuf", "seq")
+        .sort("seq")
+        .join_asof(
+            closes,
+            left_on="seq",
+            right_on="_closed",
+            by=["source", "vma"],
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .filter(pl.col("_i").is_not_null())
+    )
+    if ended.height == 0:
+        return ops
+    rows = ops[ended["_i"].to_list()].with_columns(dmabuf=ended["dmabuf"])
+    added = _next_op_at(ops, rows, "dmabuf_put", owner=pl.lit("vma"), func=pl.lit(TTM_VMA_FILE))
+    return with_added(ops, added)
+
+
 def _shmem_objects(ops: pl.DataFrame) -> pl.DataFrame:
     """(source, object) of the objects some shmem helper event names."""
     return ops.filter(pl.col("profile") == "gem_shmem").select("source", "object").unique()
@@ -1263,18 +1357,20 @@ def apply_all(ops: pl.DataFrame) -> pl.DataFrame:
     """Every dialect rewrite, in order."""
     for rewrite in (
         one_dmabuf_view,
+        ttm_mmaps,
         thread_groups,
         thread_exits,
         task_fds,
         hidden_fds,
         exec_closed_fds,
         hidden_self_imports,
-        reattached_dma_bufs,
         hidden_vunmaps,
         imported_vmaps,
         hidden_detach_unpins,
         pin_pages,
         framebuffer_objects,
+        # after the handle references framebuffers take (framebuffer_objects): it counts handles
+        reattached_dma_bufs,
     ):
         ops = rewrite(ops)
     return ops
