@@ -346,8 +346,14 @@ def normalize(raw: pl.DataFrame, profiles: Iterable[Profile] | None = None) -> N
     queries = [_rule_ops(by_rule[rid], rules[rid], rid) for rid in sorted(by_rule)]
     parts = [p for p in pl.collect_all([q for q in queries if q is not None]) if p.height]
 
-    # every kretprobe that no rule consumed is still a call exit with its return code
-    consumed = _marked(ev.height, (p["_row"] for p in parts))
+    # every kretprobe that no rule consumed is still a call exit with its return code (a
+    # return an "ignore" rule names is consumed: it leaves no row, as its entry does not)
+    ignored = [
+        frame["_row"]
+        for rid, frame in by_rule.items()
+        if rules[rid].op == "ignore" and rules[rid].at == "return"
+    ]
+    consumed = _marked(ev.height, [*(p["_row"] for p in parts), *ignored])
     exits = ev.filter((pl.col("_at") == "return") & ~consumed)
     if exits.height:
         ret = parse_int(pl.col("payload").str.extract(r"(?:^|\s)(?:ret|\$retval|arg1)=(\S+)", 1))
