@@ -709,7 +709,11 @@ def _tidy(ops: pl.DataFrame) -> pl.DataFrame:
         new_run = (pl.col("op") != pl.col("op").shift(1)).fill_null(True)
         obj_seq = (
             ops.select("source", "object", "_oid", "op")
-            .filter(pl.col("object").is_not_null())
+            # a call's entry naming the object (drm_prime_gem_destroy inside an import's
+            # drm_gem_shmem_free, before its drm_gem_object_release) does not split a run
+            .filter(
+                pl.col("object").is_not_null() & ~pl.col("op").is_in(["call_enter", "call_exit"])
+            )
             .with_columns(_grp=new_run.cast(pl.Int64).cum_sum().over(["source", "object"]))
         )
         dup = (

@@ -193,6 +193,58 @@ def one_dmabuf_view(ops: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def freed_with_their_pages(ops: pl.DataFrame) -> pl.DataFrame:
+    """A shmem object's free is where ``drm_gem_shmem_free`` ends, after it put the pages its
+    sg table held: "if (shmem->sgt) {...} if (shmem->pages) drm_gem_shmem_put_pages_locked(shmem);
+    drm_WARN_ON(obj->dev, shmem->pages_use_count);" then ``drm_gem_object_release``. Where that
+    put shows, the free (``drm_gem_shmem_free``'s, or the GEM free before it: virtio-gpu frees its
+    objects once the host has dropped the resource, in the worker that reads the host's reply)
+    is followed by the put and then the release's free, with nothing else on the object: the
+    earlier free becomes a call (its samples are still checked) and the release is the free.
+    Otherwise the pages the sg table held read as leaked at the free, and their put as a use
+    after free (virtio_gpu on 6.12.118, traces/real)."""
+    key = ["source", "object", "generation"]
+    twice = (
+        ops.filter((pl.col("op") == "free") & pl.col("object").is_not_null())
+        .group_by(key)
+        .len()
+        .filter(pl.col("len") > 1)
+        .select(key)
+    )
+    if twice.height == 0:
+        return ops
+    candidates = (
+        ops.with_row_index("_i")
+        .filter(pl.col("object").is_not_null() & ~pl.col("op").is_in(CALLS))
+        .select("_i", *key, "seq", "op", "func", "pid")
+        .join(twice, on=key, how="semi", maintain_order="left")
+        .sort("seq", maintain_order=True)
+    )
+    early: list[int] = []
+    for _, rows in candidates.group_by(key, maintain_order=True):
+        ops_, funcs, pids, idx = (rows[c].to_list() for c in ("op", "func", "pid", "_i"))
+        for j, op in enumerate(ops_):
+            if op != "free":
+                continue
+            k = j + 1
+            while k < len(ops_) and ops_[k] == "put_pages":
+                k += 1
+            if (
+                k > j + 1
+                and k < len(ops_)
+                and ops_[k] == "free"
+                and funcs[k] == "drm_gem_object_release"
+                and all(pids[m] == pids[k] for m in range(j + 1, k))
+            ):
+                early.append(idx[j])
+    if not early:
+        return ops
+    at = pl.int_range(pl.len(), dtype=pl.UInt32).is_in(pl.Series(early, dtype=pl.UInt32).implode())
+    return ops.with_columns(
+        op=pl.when(at).then(pl.lit("call_enter")).otherwise(pl.col("op")).cast(ops.schema["op"])
+    )
+
+
 TTM_VMA_FILE = "the vma's dma-buf file (TTM's vm_ops)"
 """The ``func`` of the ``dmabuf_put`` :func:`ttm_mmaps` adds at a TTM vma's close."""
 
@@ -1358,6 +1410,7 @@ def apply_all(ops: pl.DataFrame) -> pl.DataFrame:
     for rewrite in (
         one_dmabuf_view,
         ttm_mmaps,
+        freed_with_their_pages,
         thread_groups,
         thread_exits,
         task_fds,
