@@ -12,6 +12,10 @@ set"). What the VRAM/TTM captures showed, each held to the kernel's counters her
 - the GEM free of a BO still mapped comes at its last GEM reference, its TTM destroy's
   drm_gem_object_release at the munmap: one free;
 - a vgem import of a VRAM BO fails (no get_sg_table): its ERR_PTR is no object.
+
+And qxl (QEMU -vga qxl, traces/real/scenarios/qxl.c), TTM-based, on 6.1.0-57, 6.12.118 and
+6.18.15: by 6.18 a TTM vma holds a GEM reference instead of TTM's kref; a failed dma-buf mmap
+and an import that fails after its attach.
 """
 
 from __future__ import annotations
@@ -133,3 +137,68 @@ def test_a_failed_import_makes_no_object() -> None:
     ops = _ops(path)
     objects = ops["object"].drop_nulls()
     assert (objects < 0xFFFFFFFFFFFFF000).all()
+
+
+# qxl (QEMU -vga qxl): a TTM driver of its own, the same scenario (traces/real/scenarios/qxl.c)
+QXL = ("linux-6.1.0-57-extended", "linux-6.12.118", "linux-6.18")
+
+
+@pytest.mark.parametrize("kernel", QXL)
+def test_qxl_agrees_with_the_kernel_and_is_clean(kernel: str) -> None:
+    path = TRACES / "real" / kernel / "qxl.txt"
+    rep = replay_paths([str(path)])
+    assert rep.checks.height >= 23
+    assert rep.disagreements.height == 0, rep.disagreements.to_dicts()
+    assert rep.verified.filter(~pl.col("comparable")).height == 0
+    assert run_check([str(path)]).findings.height == 0
+
+
+@pytest.mark.parametrize(
+    ("kernel", "held"),
+    [
+        ("linux-6.1.0-57-extended", "kref"),
+        ("linux-6.12.118", "kref"),
+        ("linux-6.18", "gem"),
+        ("linux-6.12.118/bochs_vram", "kref"),
+    ],
+)
+def test_what_a_ttm_vma_holds_is_read_from_its_close(kernel: str, held: str) -> None:
+    """Up to 6.12 ttm_bo_vm_close calls ttm_bo_put (the vma held TTM's kref); on 6.18 it puts a
+    GEM reference: the GEM mmap stands and ttm_bo_vm_close is its munmap."""
+    path = TRACES / "real" / f"{kernel if '/' in kernel else kernel + '/qxl'}.txt"
+    ops = _ops(path)
+    closes = ops.filter(pl.col("func") == "ttm_bo_vm_close")
+    munmaps = closes.filter(pl.col("op") == "munmap")
+    assert closes.filter(pl.col("op") == "call_enter").height >= 2
+    if held == "gem":
+        assert munmaps.height == closes.filter(pl.col("op") == "call_enter").height
+        assert ops.filter(pl.col("op") == "mmap").height == munmaps.height
+    else:
+        assert munmaps.is_empty()
+        assert ops.filter(pl.col("op") == "mmap").is_empty()
+
+
+def test_a_failed_dma_buf_mmap_maps_nothing() -> None:
+    """qxl on 6.1 refuses to mmap its dma-buf (-ENOSYS) after drm_gem_dmabuf_mmap: the mmap
+    syscall's error undoes it (failed_mmaps)."""
+    path = TRACES / "real/linux-6.1.0-57-extended/qxl.txt"
+    assert _lines(path, "mmap dmabuf_fd=6 -> (nil) Function not implemented")
+    ops = _ops(path)
+    assert ops.filter(pl.col("func") == "drm_gem_dmabuf_mmap").is_empty()
+
+
+def test_an_import_that_failed_after_its_attach_took_a_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """vgem's import of a qxl dma-buf on 6.12 attaches, takes get_dma_buf, fails to map (no sg
+    table) and puts it: the get has no event (failed_imports adds it); without it the
+    dma-buf's f_count reads one above the model. (6.18 imports without mapping: no failure.)"""
+    from tracekit.normalize import dialects
+    from tracekit.normalize.dialects import FAILED_IMPORT
+
+    path = TRACES / "real/linux-6.12.118/qxl.txt"
+    added = _ops(path).filter(pl.col("func") == FAILED_IMPORT)
+    assert added.height == 1 and added["op"].to_list() == ["dmabuf_get"]
+    monkeypatch.setattr(dialects, "failed_imports", lambda ops: ops)
+    wrong = replay_paths([str(path)]).disagreements
+    assert wrong.select("counter", "kernel", "model").rows() == [("f_count", 6, 5)]

@@ -46,6 +46,13 @@ ops so that the model counts as the kernel did. They run at the end of normalisa
   drm_gem_fb_destroy names the object, and the handle reference is added at the lookup. Each
   named destroy claims its lookup (``fb`` set on it): the engines' fallback for a destroy that
   names nothing takes only the lookups no named destroy claims.
+- :func:`ttm_mmaps`: a userspace mapping of a TTM BO holds TTM's kref, not the GEM reference
+  drm_gem_mmap_obj took (drm_gem_ttm_mmap gives it back), and closes through TTM's vm_ops.
+- :func:`freed_with_their_pages`: a shmem object whose drm_gem_shmem_free puts the pages its
+  sg table held is freed at its release, after that put (virtio-gpu, in the host's reply).
+- :func:`failed_mmaps`: the mmaps of an mmap syscall that returned an error were undone.
+- :func:`failed_imports`: an import that attached and then failed took a dma-buf reference
+  (get_dma_buf after the attach) that its error path puts.
 """
 
 from __future__ import annotations
@@ -193,6 +200,111 @@ def one_dmabuf_view(ops: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def failed_mmaps(ops: pl.DataFrame) -> pl.DataFrame:
+    """Drop the mmaps of an mmap syscall that failed. The vma an mmap callback sets up
+    (drm_gem_mmap_obj's reference, a dma-buf's file) is undone when the driver's mmap fails:
+    "drm_gem_object_put(obj)" in drm_gem_mmap_obj's error path, and the vma is never
+    inserted. Where the capture shows the syscall's return (``sys_exit_mmap``), an error there
+    undoes the task's mmaps since its entry (qxl on 6.1.0-57 refuses a dma-buf mmap with
+    ``-ENOSYS`` after ``drm_gem_dmabuf_mmap``; taken as made, its reference and mapping outlived
+    the object: TK012 and a refcount one above the kernel's)."""
+    maps = ops.with_row_index("_i").filter(pl.col("op") == "mmap")
+    exit_mmap = (pl.col("op") == "syscall_exit") & (pl.col("func") == "sys_exit_mmap")
+    if maps.height == 0 or ops.filter(exit_mmap & (pl.col("ret") < 0)).height == 0:
+        return ops
+    # the task's next syscall boundary after the mmap: the exit of the mmap it is in, or else
+    # an entry (its exit was not traced) or another syscall's exit
+    boundaries = ops.filter(pl.col("op").is_in(["syscall_enter", "syscall_exit"])).select(
+        "source",
+        "pid",
+        pl.col("seq").alias("_next"),
+        _failed=(exit_mmap & (pl.col("ret") < 0)).fill_null(False),
+    )
+    failed = (
+        maps.select("_i", "source", "pid", "seq")
+        .sort("seq")
+        .join_asof(
+            boundaries.sort("_next"),
+            left_on="seq",
+            right_on="_next",
+            by=["source", "pid"],
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .filter(pl.col("_failed").fill_null(False))
+    )
+    if failed.height == 0:
+        return ops
+    return ops.filter(
+        ~pl.int_range(pl.len(), dtype=pl.UInt32).is_in(failed["_i"].cast(pl.UInt32).implode())
+    )
+
+
+FAILED_IMPORT = "get_dma_buf (an import's, after its attach; the import failed)"
+"""The ``func`` of the ``dmabuf_get`` :func:`failed_imports` adds."""
+_STARTS = ("syscall_enter", "ioctl_enter", "fd_close", "task_exit")
+
+
+def failed_imports(ops: pl.DataFrame) -> pl.DataFrame:
+    """Add the dma-buf reference an import took before it failed. drm_gem_prime_import_dev and
+    drm_gem_shmem_prime_import_no_map take "get_dma_buf(dma_buf)" right after a successful
+    attach (the model counts it with the import, ``dmabuf_import``) and, when what follows
+    fails, detach and "dma_buf_put(dma_buf)" (an event). A failed import returns an ERR_PTR,
+    which no rule takes: its return is a ``call_exit``. The attach is the task's last
+    ``dmabuf_attach`` in that syscall (vgem importing a qxl BO on 6.12.118: map_dma_buf
+    fails, ``-ENOSYS``; without it the dma-buf's ``f_count`` read one above the model)."""
+    failed = ops.filter((pl.col("op") == "call_exit") & pl.col("func").is_in(IMPORT_CALLS))
+    if failed.height == 0:
+        return ops
+    attaches = (
+        ops.with_row_index("_i")
+        .filter(pl.col("op") == "dmabuf_attach")
+        .select("_i", "source", "pid", "dmabuf", pl.col("seq").alias("_attached"))
+        .sort("_attached")
+    )
+    starts = (
+        ops.filter(pl.col("op").is_in(_STARTS))
+        .select("source", "pid", pl.col("seq").alias("_begun"))
+        .sort("_begun")
+    )
+    found = (
+        failed.select("source", "pid", "seq")
+        .sort("seq")
+        .join_asof(
+            attaches,
+            left_on="seq",
+            right_on="_attached",
+            by=["source", "pid"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .join_asof(
+            starts,
+            left_on="seq",
+            right_on="_begun",
+            by=["source", "pid"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .filter(
+            pl.col("_i").is_not_null()
+            & (pl.col("_begun").is_null() | (pl.col("_attached") > pl.col("_begun")))
+        )
+        .unique("_i", keep="first", maintain_order=True)
+    )
+    if found.height == 0:
+        return ops
+    added = _next_op_at(
+        ops,
+        ops[found["_i"].to_list()],
+        "dmabuf_get",
+        func=pl.lit(FAILED_IMPORT),
+        owner=pl.lit(None, pl.String),
+        **_cleared(*_NO_OBJECT, "attachment"),
+    )
+    return with_added(ops, added)
+
+
 def freed_with_their_pages(ops: pl.DataFrame) -> pl.DataFrame:
     """A shmem object's free is where ``drm_gem_shmem_free`` ends, after it put the pages its
     sg table held: "if (shmem->sgt) {...} if (shmem->pages) drm_gem_shmem_put_pages_locked(shmem);
@@ -250,18 +362,130 @@ TTM_VMA_FILE = "the vma's dma-buf file (TTM's vm_ops)"
 
 
 def ttm_mmaps(ops: pl.DataFrame) -> pl.DataFrame:
-    """The GEM mmap of a vma that TTM took over (profiles/ttm.toml) holds no GEM reference: its
-    ``ttm_bo_mmap_obj``, later in the same task's call, takes TTM's kref for the vma and
-    ``drm_gem_ttm_mmap`` gives back the reference ``drm_gem_mmap_obj`` (or
-    ``drm_gem_prime_mmap``) took; the vma closes through TTM's vm_ops (``ttm_bo_vm_close``),
-    not ``drm_gem_vm_close``. So that mmap is dropped, unless it maps a dma-buf: the vma still
-    holds the dma-buf's file, put when it closes (after ``ttm_bo_vm_close``, in the same
-    ``remove_vma``): it becomes that ``dmabuf_get`` (owner ``vma``), and the vma's close its
-    ``dmabuf_put``. The mmap taken over is the task's last mmap or munmap of that vma before
-    it, when that is an mmap (an address a closed vma had is not this one). A fork's or a
-    split's copy of such a vma (``ttm_bo_vm_open``) takes the file too, unseen: not followed."""
+    """Userspace mappings of TTM BOs (profiles/ttm.toml), which close through TTM's vm_ops
+    (``ttm_bo_vm_close``), not ``drm_gem_vm_close``. What such a vma holds changed:
+
+    - up to 6.12 at least, TTM's own kref: ``ttm_bo_mmap_obj`` takes it, ``drm_gem_ttm_mmap``
+      gives back the GEM reference ``drm_gem_mmap_obj`` (or ``drm_gem_prime_mmap``) took, and
+      ``ttm_bo_vm_close`` calls ``ttm_bo_put`` (:func:`_ttm_kref_mappings`);
+    - by 6.18, a GEM reference: ``ttm_bo_mmap_obj`` takes one too, and ``ttm_bo_vm_close``
+      puts it (``drm_gem_object_put``, no ``ttm_bo_put``): :func:`_ttm_gem_mappings`.
+
+    A capture says which where a ``ttm_bo_vm_close`` shows: followed at once by the task's
+    ``ttm_bo_put``, the vma held TTM's kref; otherwise a GEM reference."""
+    closes = ops.filter((pl.col("op") == "call_enter") & (pl.col("func") == "ttm_bo_vm_close"))
+    takeovers = ops.filter((pl.col("op") == "call_enter") & (pl.col("func") == "ttm_bo_mmap_obj"))
+    if takeovers.height == 0 and closes.height == 0:
+        return ops
+    kref: set[str] = set()
+    if closes.height:
+        task = ["source", "pid"]
+        nxt = (
+            ops.select(*task, "op", "func")
+            .join(closes.select(task).unique(), on=task, how="semi", maintain_order="left")
+            .with_columns(
+                _next_op=pl.col("op").shift(-1).over(task),
+                _next_func=pl.col("func").shift(-1).over(task),
+            )
+            .filter((pl.col("op") == "call_enter") & (pl.col("func") == "ttm_bo_vm_close"))
+        )
+        kref = set(
+            nxt.filter(
+                (pl.col("_next_op") == "call_enter") & (pl.col("_next_func") == "ttm_bo_put")
+            )["source"].to_list()
+        )
+    in_kref = pl.col("source").is_in(list(kref))
+    ops = _ttm_kref_mappings(ops, in_kref)
+    return _ttm_gem_mappings(ops, ~in_kref)
+
+
+def _ttm_gem_mappings(ops: pl.DataFrame, where: pl.Expr) -> pl.DataFrame:
+    """A TTM vma holding a GEM reference: the GEM mmap stands, and ``ttm_bo_vm_close`` is its
+    munmap (the object's reference, the mapping and a dma-buf's file, as drm_gem_vm_close)."""
+    closes = (
+        ops.with_row_index("_i")
+        .filter(
+            where
+            & (pl.col("op") == "call_enter")
+            & (pl.col("func") == "ttm_bo_vm_close")
+            & pl.col("vma").is_not_null()
+        )
+        .select("_i", "source", "vma", pl.col("seq").alias("_closed"))
+    )
+    if closes.height == 0:
+        return ops
+    maps = (
+        ops.filter(where & pl.col("op").is_in(["mmap", "munmap"]) & pl.col("vma").is_not_null())
+        .select(
+            "source",
+            "vma",
+            "seq",
+            "dmabuf",
+            pl.col("object").alias("_object"),
+            pl.col("generation").alias("_generation"),
+            _mmap=pl.col("op") == "mmap",
+        )
+        .sort("seq")
+    )
+    # a dma-buf's mmap names the dma-buf: its object is the one the dma-buf was exported from
+    exports = (
+        ops.filter((pl.col("op") == "dmabuf_export") & pl.col("object").is_not_null())
+        .select(
+            "source",
+            "dmabuf",
+            pl.col("seq").alias("_exported"),
+            pl.col("object").alias("_exp_object"),
+            pl.col("generation").alias("_exp_generation"),
+        )
+        .sort("_exported")
+    )
+    if exports.height:
+        maps = (
+            maps.join_asof(
+                exports,
+                left_on="seq",
+                right_on="_exported",
+                by=["source", "dmabuf"],
+                strategy="backward",
+                check_sortedness=False,
+            )
+            .with_columns(
+                _object=pl.coalesce("_object", "_exp_object"),
+                _generation=pl.coalesce("_generation", "_exp_generation"),
+            )
+            .select("source", "vma", "seq", "_object", "_generation", "_mmap")
+        )
+    ended = (
+        closes.sort("_closed")
+        .join_asof(
+            maps,
+            left_on="_closed",
+            right_on="seq",
+            by=["source", "vma"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .filter(pl.col("_mmap").fill_null(False) & pl.col("_object").is_not_null())
+    )
+    if ended.height == 0:
+        return ops
+    rows = ops[ended["_i"].to_list()].with_columns(
+        object=ended["_object"], generation=ended["_generation"]
+    )
+    return with_added(ops, _next_op_at(ops, rows, "munmap"))
+
+
+def _ttm_kref_mappings(ops: pl.DataFrame, where: pl.Expr) -> pl.DataFrame:
+    """A TTM vma holding TTM's kref, not a GEM reference: the GEM mmap is dropped, unless it
+    maps a dma-buf: the vma still holds the dma-buf's file, put when it closes (after
+    ``ttm_bo_vm_close``, in the same ``remove_vma``): it becomes that ``dmabuf_get`` (owner
+    ``vma``), and the vma's close its ``dmabuf_put``. The mmap taken over is the task's last
+    mmap or munmap of that vma before its ``ttm_bo_mmap_obj``, when that is an mmap (an
+    address a closed vma had is not this one). A fork's or a split's copy of such a vma
+    (``ttm_bo_vm_open``) takes the file too, unseen: not followed."""
     takeovers = ops.filter(
-        (pl.col("op") == "call_enter")
+        where
+        & (pl.col("op") == "call_enter")
         & (pl.col("func") == "ttm_bo_mmap_obj")
         & pl.col("vma").is_not_null()
     ).select("source", "pid", "vma", pl.col("seq").alias("_taken"))
@@ -1409,8 +1633,10 @@ def apply_all(ops: pl.DataFrame) -> pl.DataFrame:
     """Every dialect rewrite, in order."""
     for rewrite in (
         one_dmabuf_view,
+        failed_mmaps,
         ttm_mmaps,
         freed_with_their_pages,
+        failed_imports,
         thread_groups,
         thread_exits,
         task_fds,
