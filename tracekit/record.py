@@ -413,9 +413,11 @@ def shell_script(p: Plan, output: str = "/tmp/gem-trace.txt") -> str:
         # a child that exits (SIGCHLD) can interrupt the open of the gate: busybox sh does not
         # retry it, so try again (a bounded number of times)
         '  n=0; until echo go 2>/dev/null > "$OUT.go"; do n=$((n+1)); [ "$n" -gt 50 ] && break; done',
-        "  # until it sleeps at the second gate (running: R in /proc/PID/stat)",
-        '  n=0; while [ "$n" -lt 20000 ] && read -r st < "/proc/$CMD/stat"; do',
+        "  # until it sleeps at the second gate (running: R in /proc/PID/stat); on a loaded",
+        "  # machine it may not run for a while: spin, then look every 0.1 s, 10 s at most",
+        '  n=0; while [ "$n" -lt 2100 ] && read -r st < "/proc/$CMD/stat"; do',
         '    st=${st##*) }; [ "${st%% *}" = R ] || break; n=$((n+1))',
+        '    [ "$n" -gt 2000 ] && sleep 0.1',
         "  done",
         '  n=0; until echo go 2>/dev/null > "$OUT.go"; do n=$((n+1)); [ "$n" -gt 50 ] && break; done',
         '  wait "$CMD"; rc=$?',
@@ -599,7 +601,7 @@ class Recorder:
         self._probes = []
 
 
-def _wait_blocked(pid: int, timeout: float = 2.0) -> None:
+def _wait_blocked(pid: int, timeout: float = 10.0) -> None:
     """Wait until task PID sleeps (``S`` in /proc/PID/stat): at the second gate's open."""
     import time
 
