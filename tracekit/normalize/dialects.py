@@ -242,7 +242,6 @@ def failed_mmaps(ops: pl.DataFrame) -> pl.DataFrame:
 
 FAILED_IMPORT = "get_dma_buf (an import's, after its attach; the import failed)"
 """The ``func`` of the ``dmabuf_get`` :func:`failed_imports` adds."""
-_STARTS = ("syscall_enter", "ioctl_enter", "fd_close", "task_exit")
 
 
 def failed_imports(ops: pl.DataFrame) -> pl.DataFrame:
@@ -253,6 +252,8 @@ def failed_imports(ops: pl.DataFrame) -> pl.DataFrame:
     which no rule takes: its return is a ``call_exit``. The attach is the task's last
     ``dmabuf_attach`` in that syscall (vgem importing a qxl BO on 6.12.118: map_dma_buf
     fails, ``-ENOSYS``; without it the dma-buf's ``f_count`` read one above the model)."""
+    from tracekit.normalize.core import CALL_STARTS  # (core imports this module)
+
     failed = ops.filter((pl.col("op") == "call_exit") & pl.col("func").is_in(IMPORT_CALLS))
     if failed.height == 0:
         return ops
@@ -263,7 +264,7 @@ def failed_imports(ops: pl.DataFrame) -> pl.DataFrame:
         .sort("_attached")
     )
     starts = (
-        ops.filter(pl.col("op").is_in(_STARTS))
+        ops.filter(pl.col("op").is_in(CALL_STARTS))
         .select("source", "pid", pl.col("seq").alias("_begun"))
         .sort("_begun")
     )
@@ -399,6 +400,23 @@ def ttm_mmaps(ops: pl.DataFrame) -> pl.DataFrame:
     return _ttm_gem_mappings(ops, ~in_kref)
 
 
+def _exports(ops: pl.DataFrame, *, at: str, obj: str, generation: str) -> pl.DataFrame:
+    """The dma-buf exports (source, dmabuf, and the seq, object and generation under the names
+    given), in seq order: for an as-of join, the object a dma-buf at an address was exported
+    from at a point of the capture."""
+    return (
+        ops.filter((pl.col("op") == "dmabuf_export") & pl.col("object").is_not_null())
+        .select(
+            "source",
+            "dmabuf",
+            pl.col("seq").alias(at),
+            pl.col("object").alias(obj),
+            pl.col("generation").alias(generation),
+        )
+        .sort(at)
+    )
+
+
 def _ttm_gem_mappings(ops: pl.DataFrame, where: pl.Expr) -> pl.DataFrame:
     """A TTM vma holding a GEM reference: the GEM mmap stands, and ``ttm_bo_vm_close`` is its
     munmap (the object's reference, the mapping and a dma-buf's file, as drm_gem_vm_close)."""
@@ -428,17 +446,7 @@ def _ttm_gem_mappings(ops: pl.DataFrame, where: pl.Expr) -> pl.DataFrame:
         .sort("seq")
     )
     # a dma-buf's mmap names the dma-buf: its object is the one the dma-buf was exported from
-    exports = (
-        ops.filter((pl.col("op") == "dmabuf_export") & pl.col("object").is_not_null())
-        .select(
-            "source",
-            "dmabuf",
-            pl.col("seq").alias("_exported"),
-            pl.col("object").alias("_exp_object"),
-            pl.col("generation").alias("_exp_generation"),
-        )
-        .sort("_exported")
-    )
+    exports = _exports(ops, at="_exported", obj="_exp_object", generation="_exp_generation")
     if exports.height:
         maps = (
             maps.join_asof(
@@ -1500,17 +1508,7 @@ def hidden_self_imports(ops: pl.DataFrame) -> pl.DataFrame:
     ).filter(caller_func(pl.col("caller")).is_in(FD_TO_HANDLE))
     if lookups.height == 0:
         return ops
-    exporters = (
-        ops.filter((pl.col("op") == "dmabuf_export") & pl.col("object").is_not_null())
-        .select(
-            "source",
-            "dmabuf",
-            pl.col("object").alias("_exporter"),
-            pl.col("generation").alias("_generation"),
-            pl.col("seq").alias("_at"),
-        )
-        .sort("_at")
-    )
+    exporters = _exports(ops, at="_at", obj="_exporter", generation="_generation")
     # the task's next op that takes a reference, makes a handle or ends the call
     nexts = (
         indexed.filter(pl.col("op").is_in([*_IMPORT_OPS, *SYSCALL_OPS]))
