@@ -66,3 +66,9 @@ def count_lines(data: bytes) -> int:
     """Lines as tracekit counts them: ``\\n``-terminated, a last line without one counts too
     (``bytes.splitlines`` would also split at a lone ``\\r``, which kernel text never means)."""
     return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+ONLY_A_SYSCALL_SAYS = {TRACES / "real/linux-6.1.0-57-extended/qxl.txt"}
+"""Captures whose story only a syscall's return tells: 6.1 refuses a qxl dma-buf mmap
+(-ENOSYS, the driver has no gem_prime_mmap) after drm_gem_dmabuf_mmap ran, which only
+sys_exit_mmap shows (dialects.failed_mmaps); without it the mapping is taken as made."""

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import TRACES, rel
+from tests.conftest import ONLY_A_SYSCALL_SAYS, TRACES, rel
 from tracekit.cli import app
 from tracekit.replay import history, replay_paths, state_at
 
@@ -36,6 +36,8 @@ def test_model_agrees_with_every_kernel_counter(path: Path) -> None:
         "export_again",
         "change_handle",
         "close_range_drm",
+        # qxl samples at fewer helpers: its BOs are TTM's, no shmem pages or vmaps (23 to 34)
+        "qxl",
     )
     assert rep.checks.height >= (8 if one_bo else 25)
     assert rep.disagreements.height == 0, rep.disagreements.to_dicts()
@@ -220,6 +222,8 @@ def test_model_holds_without_syscall_tracepoints(tmp_path: Path) -> None:
     sys_close): those f_count samples are not compared, and nothing else is skipped."""
     copies = []
     for path in REAL:
+        if path in ONLY_A_SYSCALL_SAYS:
+            continue
         out = tmp_path / path.parent.name / path.name
         out.parent.mkdir(exist_ok=True)
         out.write_text(
@@ -227,7 +231,8 @@ def test_model_holds_without_syscall_tracepoints(tmp_path: Path) -> None:
         )
         copies.append(str(out))
     rep = replay_paths(copies)
-    assert rep.checks.height == replay_paths([str(p) for p in REAL]).checks.height
+    kept = [str(p) for p in REAL if p not in ONLY_A_SYSCALL_SAYS]
+    assert rep.checks.height == replay_paths(kept).checks.height
     assert rep.disagreements.height == 0, rep.disagreements.to_dicts()
     skipped = rep.verified.filter(~pl.col("comparable"))
     fds = skipped.filter(pl.col("why") == "fds not traced")

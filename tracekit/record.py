@@ -43,8 +43,11 @@ GATE = 'read _ < "$0"; read _ < "$0"; exec "$@"'
 """The command's wrapper: held at a gate (a FIFO) until its syscall filters are set, then at a
 second one. The kernel prints a task's comm and process at read time from maps it fills at a
 sched_switch after the CPU committed an event: the first gate's close is traced, the wait at
-the second is that switch, so even lines trace_pipe hands over before the command first sleeps
-say ``python3-1234 ( 1234)``, not ``<...>-1234 (-------)``."""
+the second is that switch, and ``record`` reads trace_pipe only from then on, so every line
+says ``python3-1234 ( 1234)``, not ``<...>-1234 (-------)``. (The emitted script's ``cat``
+reads trace_pipe live from the start, and waits for the command less precisely: lines it reads
+before that switch may still say the latter; normalisation fills their process from the
+task's other lines.)"""
 TGID_OPTION = "record-tgid"
 """Each line says its task's process (``comm-pid (tgid)``): threads share their process's fds,
 and replay keys dma-buf fds by process where the lines say it."""
@@ -602,17 +605,23 @@ class Recorder:
 
 
 def _wait_blocked(pid: int, timeout: float = 10.0) -> None:
-    """Wait until task PID sleeps (``S`` in /proc/PID/stat): at the second gate's open."""
+    """Wait until task PID sleeps in the second gate's open: ``wait_for_partner`` in
+    /proc/PID/wchan (where the kernel hides wchan, ``S`` in /proc/PID/stat). Not merely "not
+    running": a task waiting for a page to be read in is asleep too (``D``), before the gate."""
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with open(f"/proc/{pid}/stat") as fh:
-                state = fh.read().rpartition(")")[2].split()[0]
+            with open(f"/proc/{pid}/wchan") as fh:
+                wchan = fh.read().strip()
+            if wchan == "wait_for_partner":
+                return
+            if wchan in ("0", ""):
+                with open(f"/proc/{pid}/stat") as fh:
+                    if fh.read().rpartition(")")[2].split()[0] == "S":
+                        return
         except (OSError, IndexError):
-            return
-        if state != "R":
             return
         time.sleep(0.0005)
 
