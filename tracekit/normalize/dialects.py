@@ -252,7 +252,7 @@ def failed_imports(ops: pl.DataFrame) -> pl.DataFrame:
     which no rule takes: its return is a ``call_exit``. The attach is the task's last
     ``dmabuf_attach`` in that syscall (vgem importing a qxl BO on 6.12.118: map_dma_buf
     fails, ``-ENOSYS``; without it the dma-buf's ``f_count`` read one above the model)."""
-    from tracekit.normalize.core import CALL_STARTS  # (core imports this module)
+    from tracekit.normalize.core import syscall_begun  # (core imports this module)
 
     failed = ops.filter((pl.col("op") == "call_exit") & pl.col("func").is_in(IMPORT_CALLS))
     if failed.height == 0:
@@ -263,26 +263,13 @@ def failed_imports(ops: pl.DataFrame) -> pl.DataFrame:
         .select("_i", "source", "pid", "dmabuf", pl.col("seq").alias("_attached"))
         .sort("_attached")
     )
-    starts = (
-        ops.filter(pl.col("op").is_in(CALL_STARTS))
-        .select("source", "pid", pl.col("seq").alias("_begun"))
-        .sort("_begun")
-    )
+    # (syscall_begun: the failed import's syscall start, in seq order)
     found = (
-        failed.select("source", "pid", "seq")
-        .sort("seq")
+        syscall_begun(failed.select("source", "pid", "seq"), ops)
         .join_asof(
             attaches,
             left_on="seq",
             right_on="_attached",
-            by=["source", "pid"],
-            strategy="backward",
-            check_sortedness=False,
-        )
-        .join_asof(
-            starts,
-            left_on="seq",
-            right_on="_begun",
             by=["source", "pid"],
             strategy="backward",
             check_sortedness=False,
