@@ -492,7 +492,11 @@ def _object_states(ops: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
         _vaddr_set=pl.when(own & (pl.col("op") == "vmap") & pl.col("address").is_not_null()).then(
             pl.col("address")
         ),
-        _vaddr_reset=own & (pl.col("op") == "vunmap") & (pl.col("vmaps") == 0),
+        # a vunmap the kernel refused (vmap_use_count already 0) leaves the address alone
+        _vaddr_reset=own
+        & (pl.col("op") == "vunmap")
+        & (pl.col("vmaps") == 0)
+        & ~pl.col("_refused_vmaps").fill_null(False),
         madv=g_ffill(pl.when(own & (pl.col("op") == "madvise")).then(pl.col("count"))),
         purged=g_cumsum((own & (pl.col("op") == "purge")).cast(pl.Int64)) > 0,
     )
