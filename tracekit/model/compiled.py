@@ -25,6 +25,8 @@ the schema's op enum onto it, so a cached compilation never holds a stale copy o
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -473,9 +475,43 @@ def _sort_by_key(table: np.ndarray, idx: np.ndarray, n: int, k1: int, k2: int) -
         idx[m + 1] = x
 
 
+@njit(cache=True, nogil=True)
+def _number(
+    values: np.ndarray, bitmap: np.ndarray, offset: int, new_source: np.ndarray, size: int
+) -> tuple[np.ndarray, int]:
+    """Each valid value's number, dense from 0 in the order first seen and new in each source
+    (-1 where null), and how many; ``-1`` for how many if more than ``size`` distinct values
+    (the caller asks again with more)."""
+    n = values.size
+    ids = np.empty(n, np.int64)
+    table = _table(size)
+    used = 0
+    top = 0
+    for i in range(n):
+        if new_source[i]:
+            table[:, 2] = EMPTY
+            used = 0
+        if not _valid(bitmap, offset, i):
+            ids[i] = -1
+            continue
+        s = _slot(table, values[i], 0)
+        if table[s, 2] == EMPTY:
+            used += 1
+            if used > size:
+                return ids, -1
+            table[s, 0] = values[i]
+            table[s, 1] = 0
+            table[s, 2] = top
+            top += 1
+        ids[i] = table[s, 2]
+    return ids, top
+
+
 @njit(cache=True)
 def _run(
     kind: np.ndarray,
+    address_id: np.ndarray,
+    n_addresses: int,
     new_source: np.ndarray,
     pid: np.ndarray,
     pid_bits: np.ndarray,
@@ -534,18 +570,16 @@ def _run(
     n_checks = 0
     # hash tables (reset with each source)
     by_key_t = _table(sizes[0])
-    current_t = _table(sizes[1])
-    # the current object at the last address looked up: ops on one object come in runs
-    last_address = np.int64(0)
-    last_current = -1
-    db_t = _table(sizes[2])
-    slots_t = _table(sizes[3])
-    files_t = _table(sizes[4])
-    fd_t = _table(sizes[5])
-    vmat_t = _table(sizes[6])
-    tables = (by_key_t, current_t, db_t, slots_t, files_t, fd_t, vmat_t)
+    # the current object at each address (numbered by _number)
+    current = np.full(max(n_addresses, 1), -1, np.int64)
+    db_t = _table(sizes[1])
+    slots_t = _table(sizes[2])
+    files_t = _table(sizes[3])
+    fd_t = _table(sizes[4])
+    vmat_t = _table(sizes[5])
+    tables = (by_key_t, db_t, slots_t, files_t, fd_t, vmat_t)
     per_file = np.empty(n + 1, np.int64)
-    u_by_key = u_current = u_db = u_slots = u_files = u_fd = u_vma = 0
+    u_by_key = u_db = u_slots = u_files = u_fd = u_vma = 0
     n_borrow = n_borrow_db = n_fb = n_fb_slots = n_fds = n_vmas = n_members = n_per_file = 0
     vma_first = -1
     vma_last = -1
@@ -555,8 +589,7 @@ def _run(
             # a new source replays on its own
             for table in tables:
                 table[:, 2] = EMPTY
-            last_current = -1
-            u_by_key = u_current = u_db = u_slots = u_files = u_fd = u_vma = 0
+            u_by_key = u_db = u_slots = u_files = u_fd = u_vma = 0
             n_fb_slots = 0
             vma_first = -1
             vma_last = -1
@@ -609,11 +642,7 @@ def _run(
         # the object
         o = -1
         if k == K_CREATE and has_obj:
-            prev = (
-                last_current
-                if last_current >= 0 and last_address == address
-                else _get(current_t, address, 0)
-            )
+            prev = current[address_id[i]]
             if prev >= 0:
                 if objs[prev, F_ALIVE] == 1:
                     objs[prev, F_UNCERTAIN] = 1  # its free was not seen
@@ -621,20 +650,13 @@ def _run(
             o = n_objs
             n_objs += 1
             _new_object(objs, o, address, generation, 1)
-            u_current = _put(current_t, u_current, address, 0, o)
-            last_address = address
-            last_current = o
+            current[address_id[i]] = o
             u_by_key = _put(by_key_t, u_by_key, address, generation, o)
             n_borrow = _borrow(borrow, borrow_head, s, n_borrow, address, generation)
         elif k == K_MMAP and not has_obj and d >= 0 and dbs[d, D_OBJ_OK] == 1:
             o = _get(by_key_t, dbs[d, D_OBJ_ADDR], dbs[d, D_OBJ_GEN])
         elif has_obj:
-            if last_current >= 0 and last_address == address:
-                cur = last_current
-            else:
-                cur = _get(current_t, address, 0)
-                last_address = address
-                last_current = cur
+            cur = current[address_id[i]]
             if cur >= 0 and (not has_gen or objs[cur, F_GEN] == generation):
                 o = cur
             elif has_gen:
@@ -646,9 +668,7 @@ def _run(
                 o = n_objs
                 n_objs += 1
                 _new_object(objs, o, address, generation, 0)
-                u_current = _put(current_t, u_current, address, 0, o)
-                last_address = address
-                last_current = o
+                current[address_id[i]] = o
                 u_by_key = _put(by_key_t, u_by_key, address, generation, o)
         # the kernel's own counters: check the model's value before the op, continue from them
         if o >= 0:
@@ -944,7 +964,6 @@ def _run(
             return -1, n_checks
         if (
             2 * u_by_key > by_key_t.shape[0]
-            or 2 * u_current > current_t.shape[0]
             or 2 * u_db > db_t.shape[0]
             or 2 * u_slots > slots_t.shape[0]
             or 2 * u_files > files_t.shape[0]
@@ -1129,11 +1148,83 @@ def _arrow(values: np.ndarray, bits: np.ndarray | None, dtype: pa.DataType) -> p
     return pa.Array.from_buffers(dtype, rows, [valid, pa.py_buffer(values)])
 
 
+@njit(cache=True, nogil=True)
+def _fault_in(memory: np.ndarray) -> None:
+    """Write one byte of every page of ``memory`` (bytes): the kernel backs it now, in this
+    thread, instead of in the pass at its first write there."""
+    for j in range(0, memory.size, 4096):
+        memory[j] = 0
+
+
+def _outputs(capacity: int) -> tuple[np.ndarray, ...]:
+    """The pass's output columns for ``capacity`` rows (at, addresses, counts, flags, validity),
+    faulted in."""
+    arrays = (
+        np.empty(capacity, np.int64),
+        np.empty((len(W_ADDRESS), capacity), np.int64),
+        np.empty((len(W_COUNT), capacity), np.int32),
+        np.empty((len(W_FLAG), capacity), np.uint8),
+        np.zeros((NB, capacity // 8 + 1), np.uint8),  # or-ed into
+    )
+    for a in arrays[:4]:
+        _fault_in(a.reshape(-1).view(np.uint8))
+    return arrays
+
+
+class _Ahead:
+    """What the pass needs that the input's coding does not: its output columns, allocated and
+    faulted in (a 10M-op replay writes about 1 GB of rows, and on a VM memory a process never
+    had costs up to a second a GB), and the objects' addresses numbered. Made on a thread of its
+    own (numba and polars release the GIL) while the caller codes the ops' columns."""
+
+    def __init__(self, ops: pl.DataFrame, new_source: np.ndarray, capacity: int) -> None:
+        self.outputs: tuple[np.ndarray, ...] = ()
+        self.checks = np.empty((0, 0), np.int64)
+        self.address_id = np.empty(0, np.int64)
+        self.n_addresses = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._make, args=(ops, new_source, capacity), daemon=True
+        )
+        self._thread.start()
+
+    def _make(self, ops: pl.DataFrame, new_source: np.ndarray, capacity: int) -> None:
+        try:
+            values, bitmap, offset = _buffers(ops["object"], np.int64)
+            size = int(ops.select(pl.col("object").approx_n_unique()).item())
+            while True:
+                size += size // 4 + 16
+                ids, top = _number(
+                    _frozen(values), _frozen(bitmap), offset, _frozen(new_source), size
+                )
+                if top >= 0:
+                    break
+            self.address_id, self.n_addresses = ids, top
+            n_samples = sum(ops.height - ops[c].null_count() for c in IN_COLUMNS[I_SAMPLE:])
+            self.checks = np.empty((NCHECK, max(n_samples, 1)), np.int64)
+            _fault_in(self.checks.reshape(-1).view(np.uint8))
+            self.outputs = _outputs(capacity)
+        except BaseException as e:  # raised again in the caller's thread
+            self._error = e
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """STATES and VERIFY for ``ops``, which are sorted by source and seq."""
     n = ops.height
     if n == 0:
         return pl.DataFrame(schema=STATES), pl.DataFrame(schema=VERIFY)
+    new_source = (
+        ops.select(pl.col("source").ne_missing(pl.col("source").shift(1)).fill_null(True))
+        .to_series()
+        .to_numpy()
+    )
+    capacity = _rows_capacity(n)
+    ahead = _Ahead(ops, new_source, capacity)
     kind = _KIND_OF[ops["op"].to_physical().to_numpy()]
     # the string columns matter to a few kinds of op: coded for those rows only
     few = np.flatnonzero(_NEEDS_STRINGS[kind])
@@ -1168,11 +1259,6 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     vm_open[few] = coded["vm_open"].to_numpy()
     job = np.full(n, -1, np.int64)
     job[few] = coded["job"].to_numpy()
-    new_source = (
-        ops.select(pl.col("source").ne_missing(pl.col("source").shift(1)).fill_null(True))
-        .to_series()
-        .to_numpy()
-    )
     pid, pid_bits, pid_offset = _buffers(ops["pid"])
     # threads share their process's fds: the table is the process's where the op says it
     fd_table = ops.select(FD_TABLE.fill_null(-1).cast(pl.Int64)).to_series().to_numpy()
@@ -1182,18 +1268,15 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         values.append(v)
         bitmaps.append(b)
         offsets.append(off)
-    n_samples = sum(n - ops[c].null_count() for c in IN_COLUMNS[I_SAMPLE:])
-    checks = np.empty((NCHECK, max(n_samples, 1)), np.int64)
-    capacity = _rows_capacity(n)
     sizes = _table_sizes(ops, kind)
+    ahead.join()
+    checks = ahead.checks
+    at, addresses, counts, flags, bits = ahead.outputs
     while True:
-        at = np.empty(capacity, np.int64)
-        addresses = np.empty((len(W_ADDRESS), capacity), np.int64)
-        counts = np.empty((len(W_COUNT), capacity), np.int32)
-        flags = np.empty((len(W_FLAG), capacity), np.uint8)
-        bits = np.zeros((NB, capacity // 8 + 1), np.uint8)
         rows, n_checks = _run(
             _frozen(kind),
+            _frozen(ahead.address_id),
+            ahead.n_addresses,
             _frozen(new_source),
             _frozen(pid),
             _frozen(pid_bits),
@@ -1220,6 +1303,7 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             capacity *= 2  # more implicit rows than room for them: rare, and bounded
         else:
             sizes *= 2  # more keys than the estimates
+        at, addresses, counts, flags, bits = _outputs(capacity)
     one_source = int(new_source.sum()) == 1  # the ops are by source: each starts once
     states = _states(
         ops, one_source, at[:rows], addresses[:, :rows], counts[:, :rows], flags[:, :rows], bits
@@ -1244,7 +1328,6 @@ def _table_sizes(ops: pl.DataFrame, kind: np.ndarray) -> np.ndarray:
     ).row(0)
     estimates = [
         objects + per_kind[K_CREATE],  # (address, generation)
-        objects,  # address
         dmabufs + per_kind[K_DMABUF_EXPORT],
         2 * pids,  # a task's slot, and its fd table's
         per_kind[K_HANDLE_CREATE] + per_kind[K_HANDLE_RELEASE],  # (object, file)
