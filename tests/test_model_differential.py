@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -193,11 +194,25 @@ def test_compiled_pass_asks_again_when_its_tables_or_rows_are_too_small(
 
     monkeypatch.setattr(compiled, "_run", counting)
     monkeypatch.setattr(compiled, "_rows_capacity", lambda n: n)
-    monkeypatch.setattr(compiled, "_table_sizes", lambda ops, kind: compiled.np.ones(7, "int64"))
+    monkeypatch.setattr(
+        compiled, "_table_sizes", lambda ops, kind: (compiled.np.ones(6, "int64"), 1)
+    )
     states, checks = replay(ops, engine="compiled")
     assert -1 in calls and -2 in calls and calls[-1] == states.height
     assert_frame_equal(states, expected[0])
     assert_frame_equal(checks, expected[1])
+
+
+def test_addresses_are_numbered_densely_per_source_in_the_order_first_seen() -> None:
+    """The pass finds the current object at an address by the address's number: dense from 0,
+    in the order first seen, new in each source (so one source's objects are never another's),
+    none where the op names no object; a table too small for them says so."""
+    values = np.array([7, 9, 7, 0, 9, 7, 5, 9], np.int64)
+    nulls = np.packbits(np.array([1, 1, 1, 0, 1, 1, 1, 1], np.bool_), bitorder="little")
+    new_source = np.array([1, 0, 0, 0, 0, 1, 0, 0], np.bool_)
+    ids, top = compiled._number(values, nulls, 0, new_source, 16)
+    assert ids.tolist() == [0, 1, 0, -1, 1, 2, 3, 4] and top == 5
+    assert compiled._number(values, nulls, 0, new_source, 2)[1] == -1
 
 
 def test_an_fd_closed_unseen_takes_no_reference_twice() -> None:

@@ -26,11 +26,14 @@ the schema's op enum onto it, so a cached compilation never holds a stale copy o
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from tracekit.model import reference
 from tracekit.schema import FD_TABLE, OPS, STATE_OP_COLUMNS, STATES, VERIFY
@@ -330,6 +333,48 @@ NCHECK = 6
 
 EMPTY = -2  # a hash slot never used; -1 is a key whose value was removed
 
+AHEAD = 64
+"""How many ops ahead the loop asks for the input columns it reads now and then."""
+
+
+def _prefetch_typed(typingctx: Any, array: Any, index: Any) -> Any:
+    """Ask the CPU for the cache line of ``array[index]``, without waiting for it: a hint (no
+    load, no fault, nothing changes if the index is out of bounds). The loop reads the op's
+    sparse columns (a sampled counter every 25 ops or so) where no hardware prefetcher
+    follows it, so each such read waited for memory."""
+    if not isinstance(array, types.Array) or array.ndim != 1:
+        return None
+    signature = types.void(array, types.intp)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        width = context.get_abi_sizeof(context.get_data_type(sig.args[0].dtype))
+        byte = ir.IntType(8).as_pointer()
+        at = builder.add(
+            builder.ptrtoint(data, ir.IntType(64)),
+            builder.mul(args[1], ir.Constant(ir.IntType(64), width)),
+        )
+        i32 = ir.IntType(32)
+        fn = builder.module.declare_intrinsic(
+            "llvm.prefetch", [byte], ir.FunctionType(ir.VoidType(), [byte, i32, i32, i32])
+        )
+        # a read, kept in every cache level, of data
+        builder.call(
+            fn,
+            [
+                builder.inttoptr(at, byte),
+                ir.Constant(i32, 0),
+                ir.Constant(i32, 3),
+                ir.Constant(i32, 1),
+            ],
+        )
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+_prefetch: Any = intrinsic(_prefetch_typed)
+
 
 # ------------------------------------------------------------------------------------------------
 # open-addressing hash tables: (k1, k2) -> value >= 0, linear probing; sized by the caller, never
@@ -511,7 +556,6 @@ def _number(
 def _run(
     kind: np.ndarray,
     address_id: np.ndarray,
-    n_addresses: int,
     new_source: np.ndarray,
     pid: np.ndarray,
     pid_bits: np.ndarray,
@@ -520,8 +564,10 @@ def _run(
     owner: np.ndarray,
     vm_open: np.ndarray,
     job: np.ndarray,
-    n_jobs: int,
-    sizes: np.ndarray,
+    work: tuple,
+    heads: np.ndarray,
+    current: np.ndarray,
+    job_head: np.ndarray,
     values: tuple,
     bitmaps: tuple,
     offsets: np.ndarray,
@@ -539,46 +585,26 @@ def _run(
     # the samples, as locals: taking an array out of a tuple in the loop costs a reference count
     refcount_v, handle_count_v, pages_v, vmaps_v, f_count_v, vmapping_v = values[7:]
     refcount_b, handle_count_b, pages_b, vmaps_b, f_count_b, vmapping_b = bitmaps[7:]
-    # objects and dma-bufs: one row each, in the order first seen (lazily committed memory)
-    objs = np.empty((n + 1, NF), np.int64)
-    dbs = np.empty((n + 1, ND), np.int64)
+    # the work arrays (_Work says what each holds): views taken here, not in the loop
+    objs, dbs, borrow, borrow_db, fb, fds, vmas, members = work[:8]
+    by_key_t, db_t, slots_t, files_t, fd_t, vmat_t = work[8:]
+    tables = (by_key_t, db_t, slots_t, files_t, fd_t, vmat_t)
+    borrow_head = heads[0]
+    borrow_db_head = heads[1]
+    fb_head = heads[2]
+    fb_tail = heads[3]
+    fb_rank = heads[4]
+    fd_head = heads[5]
+    fb_order = heads[6]
+    touched = heads[7]
+    touched_db = heads[8]
+    per_file = heads[9]
     n_objs = 0
     n_dbs = 0
-    # per task (a slot per pid, key (pid, 0)): borrowed objects and dma-bufs, fb lookups
-    # pending; per fd table (a slot per process, or per task where the process is unknown: key
-    # (table, 1)): open fds
-    borrow_head = np.empty(n + 1, np.int64)
-    borrow_db_head = np.empty(n + 1, np.int64)
-    fb_head = np.empty(n + 1, np.int64)
-    fb_tail = np.empty(n + 1, np.int64)
-    fb_rank = np.empty(n + 1, np.int64)  # when the task first looked a framebuffer BO up
-    fd_head = np.empty(n + 1, np.int64)
     n_slots = 0
     n_tables = 0
-    # linked entries: (a1, a2, a3, next)
-    borrow = np.empty((n + 1, 3), np.int64)  # address, generation, next
-    borrow_db = np.empty((n + 1, 2), np.int64)  # dma-buf address, next
-    fb = np.empty((n + 1, 3), np.int64)  # address, generation, next
-    fb_order = np.empty(n + 1, np.int64)  # slots by fb_rank
-    fds = np.empty((n + 1, 4), np.int64)  # fd, dma-buf address, live, next (in the task's list)
-    vmas = np.empty((n + 1, 4), np.int64)  # vma, dma-buf address, prev, next (live, in order)
-    members = np.empty((n + 1, 4), np.int64)  # address, generation, holds, next
-    job_head = np.full(max(n_jobs, 1), -1, np.int64)
-    touched = np.empty(n + 1, np.int64)
-    touched_db = np.empty(n + 1, np.int64)
     rows = 0
     n_checks = 0
-    # hash tables (reset with each source)
-    by_key_t = _table(sizes[0])
-    # the current object at each address (numbered by _number)
-    current = np.full(max(n_addresses, 1), -1, np.int64)
-    db_t = _table(sizes[1])
-    slots_t = _table(sizes[2])
-    files_t = _table(sizes[3])
-    fd_t = _table(sizes[4])
-    vmat_t = _table(sizes[5])
-    tables = (by_key_t, db_t, slots_t, files_t, fd_t, vmat_t)
-    per_file = np.empty(n + 1, np.int64)
     u_by_key = u_db = u_slots = u_files = u_fd = u_vma = 0
     n_borrow = n_borrow_db = n_fb = n_fb_slots = n_fds = n_vmas = n_members = n_per_file = 0
     vma_first = -1
@@ -595,6 +621,22 @@ def _run(
             vma_last = -1
             job_head[:] = -1
             first_obj = n_objs
+        if i & 7 == 0 and i + AHEAD < n:
+            # the columns read now and then, a line (8 ops) at a time
+            j = i + AHEAD
+            _prefetch(refcount_v, j)
+            _prefetch(handle_count_v, j)
+            _prefetch(pages_v, j)
+            _prefetch(vmaps_v, j)
+            _prefetch(f_count_v, j)
+            _prefetch(vmapping_v, j)
+            _prefetch(db_v, j)
+            _prefetch(file_v, j)
+            _prefetch(addr_v, j)
+            _prefetch(vma_v, j)
+            _prefetch(count_v, j)
+            _prefetch(job, j)
+            _prefetch(fd_table, j)
         k = kind[i]
         p = np.int64(pid[i]) if _valid(pid_bits, pid_offset, i) else np.int64(-1)
         has_obj = _valid(obj_b, offsets[I_OBJ], i)
@@ -1171,27 +1213,78 @@ def _outputs(capacity: int) -> tuple[np.ndarray, ...]:
     return arrays
 
 
-class _Ahead:
-    """What the pass needs that the input's coding does not: its output columns, allocated and
-    faulted in (a 10M-op replay writes about 1 GB of rows, and on a VM memory a process never
-    had costs up to a second a GB), and the objects' addresses numbered. Made on a thread of its
-    own (numba and polars release the GIL) while the caller codes the ops' columns."""
+def _hash_table(capacity: int) -> np.ndarray:
+    """:func:`_table`, allocated by numpy: large arrays get transparent huge pages (numpy asks
+    for them), and the loop's random reads of its tables and rows miss the TLB less."""
+    size = 2
+    while size < 2 * capacity:
+        size *= 2
+    table = np.empty((size, 3), np.int64)
+    table[:, 2] = EMPTY
+    return table
 
-    def __init__(self, ops: pl.DataFrame, new_source: np.ndarray, capacity: int) -> None:
+
+def _work(n: int, sizes: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The loop's working arrays for ``n`` ops, as numpy allocates them (see
+    :func:`_hash_table`); room for a row or an entry per op, committed only where written.
+
+    - objects and dma-bufs: one row each, in the order first seen;
+    - linked entries: what tasks borrowed (address, generation, next) and the dma-bufs they
+      hold (address, next), framebuffer lookups pending (address, generation, next), dma-buf
+      fds (fd, dma-buf address, live, next in the fd table's list), vmas backed by a dma-buf
+      (vma, dma-buf address, prev, next: live ones, in order), jobs' members (address,
+      generation, holds, next);
+    - hash tables: objects by (address, generation), dma-bufs by address, task slots (key
+      (pid, 0)) and fd tables (key (table, 1)), handles by (object, file), fds by (table, fd),
+      vmas;
+    - ``heads``, per task slot: its borrowed objects' list, its dma-bufs', its pending lookups
+      (head, tail, and when it first looked one up); per fd table its fds; the slots in order of
+      their first lookup; the objects and dma-bufs an op touched; per (object, file) its
+      handles."""
+    work = (
+        np.empty((n + 1, NF), np.int64),
+        np.empty((n + 1, ND), np.int64),
+        np.empty((n + 1, 3), np.int64),
+        np.empty((n + 1, 2), np.int64),
+        np.empty((n + 1, 3), np.int64),
+        np.empty((n + 1, 4), np.int64),
+        np.empty((n + 1, 4), np.int64),
+        np.empty((n + 1, 4), np.int64),
+        *(_hash_table(int(size)) for size in sizes),
+    )
+    return work, np.empty((10, n + 1), np.int64)
+
+
+class _Ahead:
+    """What the pass needs that the input's coding does not, made on a thread of its own (numba
+    and polars release the GIL) while the caller codes the ops' columns: the objects' addresses
+    numbered, the hash tables sized and the working arrays allocated, and the output columns
+    allocated and faulted in (a 10M-op replay writes about 1 GB of rows, and on a VM memory a
+    process never had costs up to a second a GB)."""
+
+    def __init__(
+        self, ops: pl.DataFrame, kind: np.ndarray, new_source: np.ndarray, capacity: int
+    ) -> None:
         self.outputs: tuple[np.ndarray, ...] = ()
         self.checks = np.empty((0, 0), np.int64)
         self.address_id = np.empty(0, np.int64)
-        self.n_addresses = 0
+        self.current = np.empty(0, np.int64)
+        self.sizes = np.empty(0, np.int64)
+        self.work: tuple[np.ndarray, ...] = ()
+        self.heads = np.empty((0, 0), np.int64)
         self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._make, args=(ops, new_source, capacity), daemon=True
+            target=self._make, args=(ops, kind, new_source, capacity), daemon=True
         )
         self._thread.start()
 
-    def _make(self, ops: pl.DataFrame, new_source: np.ndarray, capacity: int) -> None:
+    def _make(
+        self, ops: pl.DataFrame, kind: np.ndarray, new_source: np.ndarray, capacity: int
+    ) -> None:
         try:
+            self.sizes, addresses = _table_sizes(ops, kind)
             values, bitmap, offset = _buffers(ops["object"], np.int64)
-            size = int(ops.select(pl.col("object").approx_n_unique()).item())
+            size = addresses
             while True:
                 size += size // 4 + 16
                 ids, top = _number(
@@ -1199,7 +1292,10 @@ class _Ahead:
                 )
                 if top >= 0:
                     break
-            self.address_id, self.n_addresses = ids, top
+            self.address_id = ids
+            # the current object at each address
+            self.current = np.full(max(top, 1), -1, np.int64)
+            self.work, self.heads = _work(ops.height, self.sizes)
             n_samples = sum(ops.height - ops[c].null_count() for c in IN_COLUMNS[I_SAMPLE:])
             self.checks = np.empty((NCHECK, max(n_samples, 1)), np.int64)
             _fault_in(self.checks.reshape(-1).view(np.uint8))
@@ -1223,9 +1319,9 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         .to_series()
         .to_numpy()
     )
-    capacity = _rows_capacity(n)
-    ahead = _Ahead(ops, new_source, capacity)
     kind = _KIND_OF[ops["op"].to_physical().to_numpy()]
+    capacity = _rows_capacity(n)
+    ahead = _Ahead(ops, kind, new_source, capacity)
     # the string columns matter to a few kinds of op: coded for those rows only
     few = np.flatnonzero(_NEEDS_STRINGS[kind])
     op, owner = pl.col("op"), pl.col("owner")
@@ -1268,15 +1364,14 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         values.append(v)
         bitmaps.append(b)
         offsets.append(off)
-    sizes = _table_sizes(ops, kind)
     ahead.join()
     checks = ahead.checks
     at, addresses, counts, flags, bits = ahead.outputs
+    work, heads, current, sizes = ahead.work, ahead.heads, ahead.current, ahead.sizes
     while True:
         rows, n_checks = _run(
             _frozen(kind),
             _frozen(ahead.address_id),
-            ahead.n_addresses,
             _frozen(new_source),
             _frozen(pid),
             _frozen(pid_bits),
@@ -1285,8 +1380,10 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             _frozen(owners),
             _frozen(vm_open),
             _frozen(job),
-            int(job.max()) + 1,
-            sizes,
+            work,
+            heads,
+            current,
+            np.full(int(job.max()) + 1, -1, np.int64),  # each job's first member
             tuple(_frozen(v) for v in values),
             tuple(_frozen(b) for b in bitmaps),
             _frozen(np.array(offsets, np.int64)),
@@ -1303,7 +1400,10 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             capacity *= 2  # more implicit rows than room for them: rare, and bounded
         else:
             sizes *= 2  # more keys than the estimates
+        # again from the start, on fresh arrays
         at, addresses, counts, flags, bits = _outputs(capacity)
+        work, heads = _work(n, sizes)
+        current[:] = -1
     one_source = int(new_source.sum()) == 1  # the ops are by source: each starts once
     states = _states(
         ops, one_source, at[:rows], addresses[:, :rows], counts[:, :rows], flags[:, :rows], bits
@@ -1317,9 +1417,10 @@ def _rows_capacity(n: int) -> int:
     return n + n // 4 + 64
 
 
-def _table_sizes(ops: pl.DataFrame, kind: np.ndarray) -> np.ndarray:
+def _table_sizes(ops: pl.DataFrame, kind: np.ndarray) -> tuple[np.ndarray, int]:
     """How many keys each hash table of the loop will hold, at most or about: distinct values
-    estimated (HyperLogLog) or bounded by the number of ops that add keys."""
+    estimated (HyperLogLog) or bounded by the number of ops that add keys; and the estimate of
+    distinct object addresses."""
     per_kind = np.bincount(kind, minlength=len(KINDS))
     objects, dmabufs, pids = ops.select(
         pl.col("object").approx_n_unique(),
@@ -1334,7 +1435,7 @@ def _table_sizes(ops: pl.DataFrame, kind: np.ndarray) -> np.ndarray:
         per_kind[K_DMABUF_FD],  # (task, fd)
         per_kind[K_MMAP],  # vma
     ]
-    return np.array([e + e // 4 + 16 for e in estimates], np.int64)
+    return np.array([e + e // 4 + 16 for e in estimates], np.int64), int(objects)
 
 
 _ARROW = {
