@@ -12,7 +12,10 @@ Each measurement runs in a fresh Python process, so its peak RSS is its own and 
 fresh as a ``tracekit check`` run's:
 
 - ``compiled``: :func:`tracekit.model.engine.replay` with ``engine="compiled"``, the whole call
-  (STATES and VERIFY as Arrow tables) and, within it, the compiled pass alone;
+  (STATES and VERIFY as Arrow tables) and, within it, the state computation alone: the compiled
+  pass that computes every object's and dma-buf's state after every op and compares the sampled
+  counters (``pass s``; what runs before it on a second thread, numbering addresses and
+  allocating its tables, is in the whole call's time, not in the pass's);
 - ``polars``: the same call with ``engine="polars"`` (up to ``--polars-max`` ops: at 10M it takes
   over a minute and 15 GB);
 - ``reference``: the step-by-step interpreter on a ``--reference-ops`` prefix;
@@ -229,8 +232,8 @@ def main() -> int:
     reference_run = run_child("reference", args.reference_ops, args.workdir, 1)
     ref_rate = reference_run["ops"] / reference_run["wall_s"]  # type: ignore[operator]
     header = (
-        f"{'ops':>12} {'engine':<10} {'first s':>8} {'best s':>8} {'ops/s':>12} {'loop s':>7} "
-        f"{'loop ops/s':>11} {'x reference':>12} {'peak RSS MB':>12}"
+        f"{'ops':>12} {'engine':<10} {'first s':>8} {'best s':>8} {'ops/s':>12} {'pass s':>7} "
+        f"{'pass ops/s':>11} {'x reference':>12} {'peak RSS MB':>12}"
     )
     print(header)
     print("-" * len(header))
@@ -261,6 +264,17 @@ def main() -> int:
         f"{reference_run['ops']:>12,} {'reference':<10} {'':>8} {reference_run['wall_s']:>8.2f} "
         f"{ref_rate:>12,.0f} {'':>7} {'':>11} {1:>11.1f}x {reference_run['peak_rss_mb']:>12,.0f}"
     )
+    # the target, said plainly: the state computation (the pass) and the whole call
+    for r in results:
+        if r.get("kind") == "compiled" and r["ops"] >= 10_000_000 and "loop_s" in r:
+            pass_rate = r["ops"] / r["loop_s"]  # type: ignore[operator]
+            call_rate = r["ops"] / r["wall_s"]  # type: ignore[operator]
+            print(
+                f"target, state computation of 10M ops at >= 10M ops/s: the pass "
+                f"{pass_rate / 1e6:.1f}M ops/s ({'met' if pass_rate >= 10e6 else 'not met'}; "
+                f"{pass_rate / ref_rate:.0f}x the reference's {ref_rate / 1e3:.1f}k ops/s); "
+                f"the whole call, STATES and VERIFY built, {call_rate / 1e6:.1f}M ops/s"
+            )
     out = HERE / "results" / "model-latest.json"
     out.parent.mkdir(exist_ok=True)
     machine = {
