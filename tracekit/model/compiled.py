@@ -1198,9 +1198,9 @@ def _fault_in(memory: np.ndarray) -> None:
         memory[j] = 0
 
 
-def _outputs(capacity: int) -> tuple[np.ndarray, ...]:
+def _outputs(capacity: int, expected: int) -> tuple[np.ndarray, ...]:
     """The pass's output columns for ``capacity`` rows (at, addresses, counts, flags, validity),
-    faulted in."""
+    faulted in for the ``expected`` first (the room beyond is for implicit rows, if many)."""
     arrays = (
         np.empty(capacity, np.int64),
         np.empty((len(W_ADDRESS), capacity), np.int64),
@@ -1209,7 +1209,8 @@ def _outputs(capacity: int) -> tuple[np.ndarray, ...]:
         np.zeros((NB, capacity // 8 + 1), np.uint8),  # or-ed into
     )
     for a in arrays[:4]:
-        _fault_in(a.reshape(-1).view(np.uint8))
+        for column in a.reshape(-1, capacity):
+            _fault_in(column[: min(expected, capacity)].view(np.uint8))
     return arrays
 
 
@@ -1299,7 +1300,7 @@ class _Ahead:
             n_samples = sum(ops.height - ops[c].null_count() for c in IN_COLUMNS[I_SAMPLE:])
             self.checks = np.empty((NCHECK, max(n_samples, 1)), np.int64)
             _fault_in(self.checks.reshape(-1).view(np.uint8))
-            self.outputs = _outputs(capacity)
+            self.outputs = _outputs(capacity, ops.height)
         except BaseException as e:  # raised again in the caller's thread
             self._error = e
 
@@ -1401,7 +1402,7 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         else:
             sizes *= 2  # more keys than the estimates
         # again from the start, on fresh arrays
-        at, addresses, counts, flags, bits = _outputs(capacity)
+        at, addresses, counts, flags, bits = _outputs(capacity, n)
         work, heads = _work(n, sizes)
         current[:] = -1
     one_source = int(new_source.sum()) == 1  # the ops are by source: each starts once
