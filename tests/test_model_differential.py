@@ -203,6 +203,21 @@ def test_compiled_pass_asks_again_when_its_tables_or_rows_are_too_small(
     assert_frame_equal(checks, expected[1])
 
 
+def test_an_error_in_the_background_reaches_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the compiled engine prepares on its second thread (tables, numbering) and VERIFY,
+    built there while STATES is, raise in the caller's thread, not on a thread's stderr."""
+    ops = normalize(parse_paths([str(REAL[0])]).events).ops
+
+    def broken(*args: object) -> None:
+        raise MemoryError("no room for the tables")
+
+    for name in ("_table_sizes", "_verify"):
+        with monkeypatch.context() as m:
+            m.setattr(compiled, name, broken)
+            with pytest.raises(MemoryError, match="no room"):
+                replay(ops, engine="compiled")
+
+
 def test_addresses_are_numbered_densely_per_source_in_the_order_first_seen() -> None:
     """The pass finds the current object at an address by the address's number: dense from 0,
     in the order first seen, new in each source (so one source's objects are never another's),

@@ -26,6 +26,8 @@ the schema's op enum onto it, so a cached compilation never holds a stale copy o
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -1256,58 +1258,72 @@ def _work(n: int, sizes: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray
     return work, np.empty((10, n + 1), np.int64)
 
 
-class _Ahead:
-    """What the pass needs that the input's coding does not, made on a thread of its own (numba
-    and polars release the GIL) while the caller codes the ops' columns: the objects' addresses
-    numbered, the hash tables sized and the working arrays allocated, and the output columns
-    allocated and faulted in (a 10M-op replay writes about 1 GB of rows, and on a VM memory a
-    process never had costs up to a second a GB)."""
+class _Background:
+    """``fn(*args)`` on a thread of its own (numba's loops marked ``nogil`` and polars release the
+    GIL, so it runs on the other core); :meth:`result` waits for it and raises what it raised."""
 
-    def __init__(
-        self, ops: pl.DataFrame, kind: np.ndarray, new_source: np.ndarray, capacity: int
-    ) -> None:
-        self.outputs: tuple[np.ndarray, ...] = ()
-        self.checks = np.empty((0, 0), np.int64)
-        self.address_id = np.empty(0, np.int64)
-        self.current = np.empty(0, np.int64)
-        self.sizes = np.empty(0, np.int64)
-        self.work: tuple[np.ndarray, ...] = ()
-        self.heads = np.empty((0, 0), np.int64)
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._fn = fn
+        self._args = args
+        self._result: Any = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._make, args=(ops, kind, new_source, capacity), daemon=True
-        )
+        self._thread = threading.Thread(target=self._call, daemon=True)
         self._thread.start()
 
-    def _make(
-        self, ops: pl.DataFrame, kind: np.ndarray, new_source: np.ndarray, capacity: int
-    ) -> None:
+    def _call(self) -> None:
         try:
-            self.sizes, addresses = _table_sizes(ops, kind)
-            values, bitmap, offset = _buffers(ops["object"], np.int64)
-            size = addresses
-            while True:
-                size += size // 4 + 16
-                ids, top = _number(
-                    _frozen(values), _frozen(bitmap), offset, _frozen(new_source), size
-                )
-                if top >= 0:
-                    break
-            self.address_id = ids
-            # the current object at each address
-            self.current = np.full(max(top, 1), -1, np.int64)
-            self.work, self.heads = _work(ops.height, self.sizes)
-            n_samples = sum(ops.height - ops[c].null_count() for c in IN_COLUMNS[I_SAMPLE:])
-            self.checks = np.empty((NCHECK, max(n_samples, 1)), np.int64)
-            _fault_in(self.checks.reshape(-1).view(np.uint8))
-            self.outputs = _outputs(capacity, ops.height)
+            self._result = self._fn(*self._args)
         except BaseException as e:  # raised again in the caller's thread
             self._error = e
 
-    def join(self) -> None:
+    def result(self) -> Any:
         self._thread.join()
         if self._error is not None:
             raise self._error
+        return self._result
+
+
+@dataclass
+class _Prepared:
+    """What the pass needs that the input's coding does not (:func:`_prepare`)."""
+
+    sizes: np.ndarray
+    address_id: np.ndarray
+    current: np.ndarray
+    work: tuple[np.ndarray, ...]
+    heads: np.ndarray
+    checks: np.ndarray
+    outputs: tuple[np.ndarray, ...]
+
+
+def _prepare(
+    ops: pl.DataFrame, kind: np.ndarray, new_source: np.ndarray, capacity: int
+) -> _Prepared:
+    """The objects' addresses numbered, the hash tables sized and the working arrays allocated,
+    and the output columns allocated and faulted in (a 10M-op replay writes about 1 GB of rows,
+    and on a VM memory a process never had costs up to a second a GB): made in the background
+    while the caller codes the ops' columns."""
+    sizes, addresses = _table_sizes(ops, kind)
+    values, bitmap, offset = _buffers(ops["object"], np.int64)
+    size = addresses
+    while True:
+        size += size // 4 + 16
+        ids, top = _number(_frozen(values), _frozen(bitmap), offset, _frozen(new_source), size)
+        if top >= 0:
+            break
+    work, heads = _work(ops.height, sizes)
+    n_samples = sum(ops.height - ops[c].null_count() for c in IN_COLUMNS[I_SAMPLE:])
+    checks = np.empty((NCHECK, max(n_samples, 1)), np.int64)
+    _fault_in(checks.reshape(-1).view(np.uint8))
+    return _Prepared(
+        sizes=sizes,
+        address_id=ids,
+        current=np.full(max(top, 1), -1, np.int64),  # the current object at each address
+        work=work,
+        heads=heads,
+        checks=checks,
+        outputs=_outputs(capacity, ops.height),
+    )
 
 
 def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -1322,7 +1338,7 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
     kind = _KIND_OF[ops["op"].to_physical().to_numpy()]
     capacity = _rows_capacity(n)
-    ahead = _Ahead(ops, kind, new_source, capacity)
+    ahead = _Background(_prepare, ops, kind, new_source, capacity)
     # the string columns matter to a few kinds of op: coded for those rows only
     few = np.flatnonzero(_NEEDS_STRINGS[kind])
     op, owner = pl.col("op"), pl.col("owner")
@@ -1365,14 +1381,14 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         values.append(v)
         bitmaps.append(b)
         offsets.append(off)
-    ahead.join()
-    checks = ahead.checks
-    at, addresses, counts, flags, bits = ahead.outputs
-    work, heads, current, sizes = ahead.work, ahead.heads, ahead.current, ahead.sizes
+    prepared: _Prepared = ahead.result()
+    checks = prepared.checks
+    at, addresses, counts, flags, bits = prepared.outputs
+    work, heads, current, sizes = prepared.work, prepared.heads, prepared.current, prepared.sizes
     while True:
         rows, n_checks = _run(
             _frozen(kind),
-            _frozen(ahead.address_id),
+            _frozen(prepared.address_id),
             _frozen(new_source),
             _frozen(pid),
             _frozen(pid_bits),
@@ -1406,10 +1422,11 @@ def replay(ops: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         work, heads = _work(n, sizes)
         current[:] = -1
     one_source = int(new_source.sum()) == 1  # the ops are by source: each starts once
+    verifying = _Background(_verify, ops, checks, n_checks)  # while STATES is built
     states = _states(
         ops, one_source, at[:rows], addresses[:, :rows], counts[:, :rows], flags[:, :rows], bits
     )
-    return states, _verify(ops, checks, n_checks)
+    return states, verifying.result()
 
 
 def _rows_capacity(n: int) -> int:
