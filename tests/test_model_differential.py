@@ -225,9 +225,9 @@ def test_addresses_are_numbered_densely_per_source_in_the_order_first_seen() -> 
     values = np.array([7, 9, 7, 0, 9, 7, 5, 9], np.int64)
     nulls = np.packbits(np.array([1, 1, 1, 0, 1, 1, 1, 1], np.bool_), bitorder="little")
     new_source = np.array([1, 0, 0, 0, 0, 1, 0, 0], np.bool_)
-    ids, top = compiled._number(values, nulls, 0, new_source, 16)
+    ids, top = compiled._number(values, nulls, 0, new_source, compiled._hash_table(5))
     assert ids.tolist() == [0, 1, 0, -1, 1, 2, 3, 4] and top == 5
-    assert compiled._number(values, nulls, 0, new_source, 2)[1] == -1
+    assert compiled._number(values, nulls, 0, new_source, compiled._hash_table(2))[1] == -1
 
 
 def test_an_fd_closed_unseen_takes_no_reference_twice() -> None:

@@ -401,16 +401,6 @@ def _slot(table: np.ndarray, k1: int, k2: int) -> int:
 
 
 @njit(cache=True)
-def _table(capacity: int) -> np.ndarray:
-    size = 2
-    while size < 2 * capacity:
-        size *= 2
-    table = np.empty((size, 3), np.int64)
-    table[:, 2] = EMPTY
-    return table
-
-
-@njit(cache=True)
 def _get(table: np.ndarray, k1: int, k2: int) -> int:
     v = table[_slot(table, k1, k2), 2]
     return v if v >= 0 else -1
@@ -524,14 +514,14 @@ def _sort_by_key(table: np.ndarray, idx: np.ndarray, n: int, k1: int, k2: int) -
 
 @njit(cache=True, nogil=True)
 def _number(
-    values: np.ndarray, bitmap: np.ndarray, offset: int, new_source: np.ndarray, size: int
+    values: np.ndarray, bitmap: np.ndarray, offset: int, new_source: np.ndarray, table: np.ndarray
 ) -> tuple[np.ndarray, int]:
     """Each valid value's number, dense from 0 in the order first seen and new in each source
-    (-1 where null), and how many; ``-1`` for how many if more than ``size`` distinct values
-    (the caller asks again with more)."""
+    (-1 where null), and how many; ``-1`` for how many if the hash ``table`` (empty) would be
+    more than half full (the caller asks again with a bigger one)."""
     n = values.size
     ids = np.empty(n, np.int64)
-    table = _table(size)
+    size = table.shape[0] // 2
     used = 0
     top = 0
     for i in range(n):
@@ -1217,8 +1207,9 @@ def _outputs(capacity: int, expected: int) -> tuple[np.ndarray, ...]:
 
 
 def _hash_table(capacity: int) -> np.ndarray:
-    """:func:`_table`, allocated by numpy: large arrays get transparent huge pages (numpy asks
-    for them), and the loop's random reads of its tables and rows miss the TLB less."""
+    """An empty hash table for ``capacity`` keys, never more than half full. Allocated by numpy,
+    not in the loop: large arrays get transparent huge pages (numpy asks for them), and the
+    loop's random reads of its tables and rows miss the TLB less."""
     size = 2
     while size < 2 * capacity:
         size *= 2
@@ -1308,7 +1299,8 @@ def _prepare(
     size = addresses
     while True:
         size += size // 4 + 16
-        ids, top = _number(_frozen(values), _frozen(bitmap), offset, _frozen(new_source), size)
+        table = _hash_table(size)
+        ids, top = _number(_frozen(values), _frozen(bitmap), offset, _frozen(new_source), table)
         if top >= 0:
             break
     work, heads = _work(ops.height, sizes)
