@@ -266,3 +266,41 @@ def test_offsets_from_a_pahole_dump(tmp_path: Path) -> None:
     assert "drm_gem_object." in skipped["drm_gem_handle_create_tail"]
     script = shell_script(p, "/tmp/gem.txt")
     assert 'I="$T/instances/tracekit-$$"' in script and "k 'p:tracekit/dma_buf_vunmap" in script
+
+
+def test_the_gate_opens_on_a_line_not_on_an_end_of_file(tmp_path: Path) -> None:
+    """The wrapper can open the gate's FIFO again while the first gate's writer still holds it
+    (a race CI once lost: the wrapper read an end of file, ran its command at once, and
+    ``record`` waited forever to open the second gate). It must wait for a second line."""
+    import time
+
+    from tracekit import record
+
+    fifo, ran = tmp_path / "gate", tmp_path / "ran"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(["/bin/sh", "-c", record.GATE, str(fifo), "touch", str(ran)])
+    try:
+        fd = record._open_gate(str(fifo), proc)
+        os.write(fd, b"go\n")
+        time.sleep(0.3)  # the wrapper reads the line and opens the gate again: we still hold it
+        os.close(fd)  # so that open sees an end of file
+        time.sleep(0.3)
+        assert proc.poll() is None and not ran.exists()
+        fd = record._open_gate(str(fifo), proc)
+        os.write(fd, b"go\n")
+        os.close(fd)
+        assert proc.wait(timeout=10) == 0 and ran.exists()
+    finally:
+        proc.kill()
+
+
+def test_a_gate_whose_command_is_gone_does_not_hang(tmp_path: Path) -> None:
+    """A command that exits before it reads its gate (killed, or its shell failed) leaves nobody
+    to open the FIFO for: the gate says so instead of waiting forever in open()."""
+    from tracekit import record
+
+    fifo = tmp_path / "gate"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(["/bin/sh", "-c", "exit 3"])
+    assert record._open_gate(str(fifo), proc) == -1
+    assert proc.returncode == 3

@@ -39,9 +39,11 @@ SYSCALL_EVENTS = (
     "sys_enter_close",
     "sys_enter_exit_group",
 )
-GATE = 'read _ < "$0"; read _ < "$0"; exec "$@"'
+GATE = 'g() { until read _ < "$0"; do [ -p "$0" ] || exit 125; done; }; g; g; exec "$@"'
 """The command's wrapper: held at a gate (a FIFO) until its syscall filters are set, then at a
-second one. The kernel prints a task's comm and process at read time from maps it fills at a
+second one. A gate opens on a line read, not on an end of file: the wrapper can open the FIFO
+again while the first gate's writer still holds it, and would read nothing and run on (a FIFO
+gone means ``record`` is gone: exit 125). The kernel prints a task's comm and process at read time from maps it fills at a
 sched_switch after the CPU committed an event: the first gate's close is traced, the wait at
 the second is that switch, and ``record`` reads trace_pipe only from then on, so every line
 says ``python3-1234 ( 1234)``, not ``<...>-1234 (-------)``. (The emitted script's ``cat``
@@ -550,7 +552,9 @@ class Recorder:
         for step in range(2):
             if step:
                 _wait_blocked(proc.pid)
-            fd = os.open(fifo, os.O_WRONLY)  # the command is waiting on the other end
+            fd = _open_gate(fifo, proc)
+            if fd < 0:
+                break  # the command is gone: its status says why
             os.write(fd, b"go\n")
             os.close(fd)
         shutil.rmtree(self._gatedir, ignore_errors=True)
@@ -602,6 +606,23 @@ class Recorder:
             with contextlib.suppress(OSError):
                 self._write(f"{p.tracefs}/kprobe_events", f"-:{GROUP}/{name}")
         self._probes = []
+
+
+def _open_gate(fifo: str, proc: subprocess.Popen[bytes]) -> int:
+    """The gate's FIFO opened for writing once the command waits at its other end, or -1 if the
+    command exited first. Never a blocking open: with nobody to read it, that waits forever."""
+    import errno
+    import time
+
+    while True:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+        if proc.poll() is not None:
+            return -1
+        time.sleep(0.0005)
 
 
 def _wait_blocked(pid: int, timeout: float = 10.0) -> None:
