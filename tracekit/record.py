@@ -43,13 +43,13 @@ GATE = 'g() { until read _ < "$0"; do [ -p "$0" ] || exit 125; done; }; g; g; ex
 """The command's wrapper: held at a gate (a FIFO) until its syscall filters are set, then at a
 second one. A gate opens on a line read, not on an end of file: the wrapper can open the FIFO
 again while the first gate's writer still holds it, and would read nothing and run on (a FIFO
-gone means ``record`` is gone: exit 125). The kernel prints a task's comm and process at read time from maps it fills at a
-sched_switch after the CPU committed an event: the first gate's close is traced, the wait at
-the second is that switch, and ``record`` reads trace_pipe only from then on, so every line
-says ``python3-1234 ( 1234)``, not ``<...>-1234 (-------)``. (The emitted script's ``cat``
-reads trace_pipe live from the start, and waits for the command less precisely: lines it reads
-before that switch may still say the latter; normalisation fills their process from the
-task's other lines.)"""
+gone means ``record`` is gone: exit 125). The kernel prints a task's comm and process at read
+time from maps it fills at a sched_switch after the CPU committed an event: the first gate's
+close is traced, the wait at the second is that switch, and ``record`` reads trace_pipe only
+from then on, so every line says ``python3-1234 ( 1234)``, not ``<...>-1234 (-------)``. (The
+emitted script's ``cat`` reads trace_pipe live from the start, and waits for the command less
+precisely: lines it reads before that switch may still say the latter; normalisation fills
+their process from the task's other lines.)"""
 TGID_OPTION = "record-tgid"
 """Each line says its task's process (``comm-pid (tgid)``): threads share their process's fds,
 and replay keys dma-buf fds by process where the lines say it."""

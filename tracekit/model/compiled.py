@@ -577,7 +577,7 @@ def _run(
     # the samples, as locals: taking an array out of a tuple in the loop costs a reference count
     refcount_v, handle_count_v, pages_v, vmaps_v, f_count_v, vmapping_v = values[7:]
     refcount_b, handle_count_b, pages_b, vmaps_b, f_count_b, vmapping_b = bitmaps[7:]
-    # the work arrays (_Work says what each holds): views taken here, not in the loop
+    # the work arrays (_work says what each holds): views taken here, not in the loop
     objs, dbs, borrow, borrow_db, fb, fds, vmas, members = work[:8]
     by_key_t, db_t, slots_t, files_t, fd_t, vmat_t = work[8:]
     tables = (by_key_t, db_t, slots_t, files_t, fd_t, vmat_t)
